@@ -1,0 +1,21 @@
+"""The machine side: a simulated GRBL 1.1 pen plotter on a real pseudo-terminal, the streamer, the page renderer."""
+
+from robot.drawing import render_page, render_strokes, stroke_coverage
+from robot.grbl_sim import GrblSimulator, SimSettings
+from robot.pty_device import PtyPlotter
+from robot.streamer import GRBL_ALARMS, GRBL_ERRORS, GrblStreamer, StreamError, StreamReport, clean_line
+
+__all__ = [
+    "GRBL_ALARMS",
+    "GRBL_ERRORS",
+    "GrblSimulator",
+    "GrblStreamer",
+    "PtyPlotter",
+    "SimSettings",
+    "StreamError",
+    "StreamReport",
+    "clean_line",
+    "render_page",
+    "render_strokes",
+    "stroke_coverage",
+]

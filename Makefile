@@ -1,0 +1,27 @@
+# strokebot: `make demo` draws the example photo on the simulated plotter; `make test` runs the suite.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+INSTALLED := $(VENV)/.installed
+# torch is installed first and pinned so pip takes the local CPU build instead of the newest CUDA one.
+TORCH := torch==2.13.0
+
+DEMO_IMAGE := examples/astronaut.png
+DEMO_ARGS := --strokes 2500 --iters 250 --size 128 --seed 1
+
+.PHONY: demo test clean
+
+$(INSTALLED): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check $(TORCH)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	touch $(INSTALLED)
+
+demo: $(INSTALLED)
+	$(BIN)/strokebot draw $(DEMO_IMAGE) -o out $(DEMO_ARGS)
+
+test: $(INSTALLED)
+	$(BIN)/python -m pytest
+
+clean:
+	rm -rf out .pytest_cache .hypothesis

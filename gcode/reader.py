@@ -1,0 +1,333 @@
+"""Read the G-code subset that a GRBL 1.1 servo pen plotter understands, one line at a time.
+
+The interpreter turns each line into events (moves in absolute machine millimetres, dwells, pen
+changes, pauses) while keeping GRBL's modal state. The simulator and the statistics both use it, so
+what is measured is what the machine would do. Errors carry GRBL 1.1's error numbers.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+ARC_TOLERANCE_MM = 0.01
+_ARC_ANGLE_EPSILON = 5e-7  # GRBL's ARC_ANGULAR_TRAVEL_EPSILON: start == end means a full circle
+
+# GRBL 1.1 error numbers used here.
+EXPECTED_COMMAND_LETTER = 1
+BAD_NUMBER_FORMAT = 2
+NEGATIVE_VALUE = 4
+UNSUPPORTED_COMMAND = 20
+MODAL_GROUP_VIOLATION = 21
+UNDEFINED_FEED_RATE = 22
+AXIS_COMMAND_CONFLICT = 24
+WORD_REPEATED = 25
+VALUE_WORD_MISSING = 28
+NO_AXIS_WORDS_IN_PLANE = 32
+INVALID_TARGET = 33
+NO_OFFSETS_IN_PLANE = 35
+UNUSED_WORDS = 36
+
+_VALUE_LETTERS = frozenset("FSXYZIJPN")  # N (line number) is accepted and ignored
+_NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)")
+_MODAL_GROUPS = {
+    **dict.fromkeys(("G0", "G1", "G2", "G3"), "motion"),
+    "G4": "dwell",
+    "G17": "plane",
+    **dict.fromkeys(("G20", "G21"), "units"),
+    **dict.fromkeys(("G90", "G91"), "distance"),
+    "G94": "feed mode",
+    **dict.fromkeys(("M0", "M1", "M2", "M30"), "stop"),
+    **dict.fromkeys(("M3", "M4", "M5"), "spindle"),
+}
+
+
+class GcodeError(ValueError):
+    """A G-code line that cannot be parsed or executed.
+
+    ``grbl_code`` is GRBL 1.1's error number, ``line_no`` the 1-based line (0 when unknown).
+    """
+
+    def __init__(self, message: str, grbl_code: int, line_no: int = 0):
+        super().__init__(f"line {line_no}: {message}" if line_no else message)
+        self.message = message
+        self.grbl_code = grbl_code
+        self.line_no = line_no
+
+
+@dataclass(frozen=True)
+class Move:
+    """One straight segment in absolute machine mm; arcs arrive as several of these."""
+
+    start: tuple[float, float]
+    end: tuple[float, float]
+    pen_down: bool
+    rapid: bool
+    feed_mm_min: float | None  # None for rapid (G0) moves, which run at the machine's rapid rate
+    line_no: int
+
+
+@dataclass(frozen=True)
+class Dwell:
+    """A pause of ``seconds`` (G4) during which the machine stands still."""
+
+    seconds: float
+    line_no: int
+
+
+@dataclass(frozen=True)
+class PenChange:
+    """The pen went down or up; emitted only when the pen state actually changes."""
+
+    down: bool
+    line_no: int
+
+
+@dataclass(frozen=True)
+class Pause:
+    """A program stop (M0/M1) waiting for the operator; ``message`` is that line's comment."""
+
+    message: str
+    line_no: int
+
+
+@dataclass(frozen=True)
+class ProgramEnd:
+    """The end of the program (M2/M30)."""
+
+    line_no: int
+
+
+Event = Move | Dwell | PenChange | Pause | ProgramEnd
+
+
+@dataclass
+class ModalState:
+    """GRBL's modal state as far as a pen plotter needs it, with positions and feed in mm."""
+
+    x_mm: float = 0.0
+    y_mm: float = 0.0
+    z_mm: float = 0.0
+    motion: str = "G0"  # current modal motion mode: "G0" | "G1" | "G2" | "G3"
+    absolute: bool = True  # G90 / G91
+    mm_per_unit: float = 1.0  # G21 -> 1.0, G20 -> 25.4
+    feed_mm_min: float | None = None
+    spindle_s: float = 0.0
+    spindle_on: bool = False
+
+    @property
+    def pen_down(self) -> bool:
+        """grbl-servo: M3 with S > 0 is pen down; M5 (or S0) is pen up."""
+        return self.spindle_on and self.spindle_s > 0
+
+
+def strip_comment(line: str) -> tuple[str, str]:
+    """Split a line into its code (upper case, whitespace removed as GRBL does) and its comment text."""
+    code: list[str] = []
+    comments: list[str] = []
+    i, n = 0, len(line)
+    while i < n:
+        c = line[i]
+        if c == "(":
+            end = line.find(")", i + 1)
+            end = n if end < 0 else end
+            comments.append(line[i + 1 : end].strip())
+            i = end + 1
+        elif c == ";":
+            comments.append(line[i + 1 :].strip())
+            break
+        else:
+            if not c.isspace():
+                code.append(c)
+            i += 1
+    return "".join(code).upper(), " ".join(c for c in comments if c)
+
+
+def parse_words(code: str, line_no: int = 0) -> list[tuple[str, float]]:
+    """Split comment-free code into words: ``G1X10.5`` -> [("G", 1.0), ("X", 10.5)]."""
+    words: list[tuple[str, float]] = []
+    i, n = 0, len(code)
+    while i < n:
+        letter = code[i].upper()
+        if not ("A" <= letter <= "Z"):
+            message = f"expected command letter, got {letter!r}"
+            raise GcodeError(message, EXPECTED_COMMAND_LETTER, line_no)
+        match = _NUMBER.match(code, i + 1)
+        if match is None:
+            raise GcodeError(f"bad number format after {letter!r}", BAD_NUMBER_FORMAT, line_no)
+        words.append((letter, float(match.group())))
+        i = match.end()
+    return words
+
+
+@dataclass
+class _Block:
+    """The words of one line: one command per modal group (``{"units": "G20"}``) and the value words."""
+
+    commands: dict[str, str] = dataclasses.field(default_factory=dict)
+    values: dict[str, float] = dataclasses.field(default_factory=dict)
+
+
+def _sort_words(words: list[tuple[str, float]], line_no: int) -> _Block:
+    """Sort words into commands and values, rejecting unknown, repeated or conflicting ones."""
+    block = _Block()
+    for letter, value in words:
+        if letter in ("G", "M"):
+            command = f"{letter}{value:g}"
+            group = _MODAL_GROUPS.get(command)
+            if group is None:
+                raise GcodeError(f"unsupported command {command}", UNSUPPORTED_COMMAND, line_no)
+            if group in block.commands:
+                code = AXIS_COMMAND_CONFLICT if group == "motion" else MODAL_GROUP_VIOLATION
+                raise GcodeError(f"{block.commands[group]} and {command} in one block", code, line_no)
+            block.commands[group] = command
+        elif letter in _VALUE_LETTERS:
+            if letter in block.values:
+                raise GcodeError(f"word {letter} repeated", WORD_REPEATED, line_no)
+            if letter in "FSP" and value < 0:
+                raise GcodeError(f"{letter} must not be negative", NEGATIVE_VALUE, line_no)
+            block.values[letter] = value
+        else:
+            raise GcodeError(f"unsupported word {letter}", UNSUPPORTED_COMMAND, line_no)
+    return block
+
+
+class GcodeInterpreter:
+    """Executes G-code one line at a time, keeping modal state.
+
+    The simulator and the statistics share it, so both see the program the same way.
+    """
+
+    def __init__(self, state: ModalState | None = None) -> None:
+        self.state = state if state is not None else ModalState()
+
+    def execute(self, line: str, line_no: int = 0) -> list[Event]:
+        """Run one line and return what it made the machine do; on GcodeError the state is unchanged."""
+        code, comment = strip_comment(line)
+        if not code:
+            return []
+        block = _sort_words(parse_words(code, line_no), line_no)
+        new = dataclasses.replace(self.state)
+        events = _run_block(block, new, comment, line_no)
+        self.state = new
+        return events
+
+
+def read_program(lines: Iterable[str]) -> list[Event]:
+    """Interpret a whole program from the power-on state; line numbers are 1-based positions."""
+    interpreter = GcodeInterpreter()
+    events: list[Event] = []
+    for line_no, line in enumerate(lines, start=1):
+        events.extend(interpreter.execute(line, line_no))
+    return events
+
+
+def _run_block(block: _Block, state: ModalState, comment: str, line_no: int) -> list[Event]:
+    """Apply one block to ``state`` in GRBL's order of execution and return its events."""
+    commands, values = block.commands, block.values
+    events: list[Event] = []
+
+    if "units" in commands:
+        state.mm_per_unit = 25.4 if commands["units"] == "G20" else 1.0
+    if "distance" in commands:
+        state.absolute = commands["distance"] == "G90"
+    if "F" in values:
+        state.feed_mm_min = values["F"] * state.mm_per_unit
+
+    was_down = state.pen_down
+    if "S" in values:
+        state.spindle_s = values["S"]
+    if "spindle" in commands:
+        state.spindle_on = commands["spindle"] != "M5"
+    if state.pen_down != was_down:
+        events.append(PenChange(state.pen_down, line_no))
+
+    if "dwell" in commands:
+        if "P" not in values:
+            raise GcodeError("G4 needs a P word (seconds)", VALUE_WORD_MISSING, line_no)
+        events.append(Dwell(values["P"], line_no))
+    elif "P" in values:
+        raise GcodeError("P word without G4", UNUSED_WORDS, line_no)
+
+    state.motion = commands.get("motion", state.motion)
+    has_axes = any(axis in values for axis in "XYZ")
+    if ("I" in values or "J" in values) and not (has_axes and state.motion in ("G2", "G3")):
+        raise GcodeError("I/J offsets without an arc move", UNUSED_WORDS, line_no)
+    if has_axes:
+        events.extend(_motion(state, values, line_no))
+
+    stop = commands.get("stop")
+    if stop in ("M0", "M1"):
+        events.append(Pause(comment, line_no))
+    elif stop in ("M2", "M30"):
+        if state.pen_down:
+            events.append(PenChange(False, line_no))
+        state.motion, state.absolute, state.spindle_on = "G1", True, False  # GRBL's program-end reset
+        events.append(ProgramEnd(line_no))
+    return events
+
+
+def _target(state: ModalState, values: dict[str, float]) -> tuple[float, float, float]:
+    """The block's end point in absolute mm, honouring G20/G21 and G90/G91."""
+    current = {"X": state.x_mm, "Y": state.y_mm, "Z": state.z_mm}
+    for axis in "XYZ":
+        if axis in values:
+            delta = values[axis] * state.mm_per_unit
+            current[axis] = delta if state.absolute else current[axis] + delta
+    return current["X"], current["Y"], current["Z"]
+
+
+def _motion(state: ModalState, values: dict[str, float], line_no: int) -> list[Move]:
+    """Execute the modal motion with this block's axis words, moving ``state`` to the target."""
+    rapid = state.motion == "G0"
+    if not rapid and not state.feed_mm_min:
+        message = f"{state.motion} before any feed rate (F) was set"
+        raise GcodeError(message, UNDEFINED_FEED_RATE, line_no)
+    start = (state.x_mm, state.y_mm)
+    x, y, z = _target(state, values)
+    feed = None if rapid else state.feed_mm_min
+    if state.motion in ("G0", "G1"):
+        points = [start, (x, y)]
+    else:
+        points = _arc_points(state, values, (x, y), line_no)
+    state.x_mm, state.y_mm, state.z_mm = x, y, z
+    pen_down = state.pen_down
+    return [Move(a, b, pen_down, rapid, feed, line_no) for a, b in zip(points, points[1:])]
+
+
+def _arc_points(
+    state: ModalState, values: dict[str, float], end: tuple[float, float], line_no: int
+) -> list[tuple[float, float]]:
+    """Points along a G2/G3 arc (I/J centre offsets); no chord strays more than ARC_TOLERANCE_MM."""
+    if "X" not in values and "Y" not in values:
+        raise GcodeError("arc without an X or Y word", NO_AXIS_WORDS_IN_PLANE, line_no)
+    if "I" not in values and "J" not in values:
+        raise GcodeError("arc without an I or J centre offset", NO_OFFSETS_IN_PLANE, line_no)
+    x0, y0 = state.x_mm, state.y_mm
+    cx = x0 + values.get("I", 0.0) * state.mm_per_unit
+    cy = y0 + values.get("J", 0.0) * state.mm_per_unit
+    radius = math.hypot(x0 - cx, y0 - cy)
+    delta_r = abs(math.hypot(end[0] - cx, end[1] - cy) - radius)
+    if radius == 0.0 or (delta_r > 0.005 and (delta_r > 0.5 or delta_r > 0.001 * radius)):
+        raise GcodeError("arc end point is not on the circle around its centre", INVALID_TARGET, line_no)
+
+    sx, sy = x0 - cx, y0 - cy  # centre -> start
+    ex, ey = end[0] - cx, end[1] - cy  # centre -> end
+    sweep = math.atan2(sx * ey - sy * ex, sx * ex + sy * ey)
+    if state.motion == "G2" and sweep >= -_ARC_ANGLE_EPSILON:
+        sweep -= 2 * math.pi
+    elif state.motion == "G3" and sweep <= _ARC_ANGLE_EPSILON:
+        sweep += 2 * math.pi
+
+    max_step = math.pi if radius <= ARC_TOLERANCE_MM else 2 * math.acos(1 - ARC_TOLERANCE_MM / radius)
+    count = max(1, math.ceil(abs(sweep) / max_step))
+    a0 = math.atan2(sy, sx)
+    points = [(x0, y0)]
+    for k in range(1, count):
+        angle = a0 + sweep * k / count
+        points.append((cx + radius * math.cos(angle), cy + radius * math.sin(angle)))
+    points.append(end)
+    return points

@@ -1,0 +1,85 @@
+"""Read a strokebot SVG (millimetre page, one top-level group per pen) into a vpype Document.
+
+vpype works in CSS pixels (96 per inch); the Document keeps those units and its page size, and
+each top-level group becomes one layer whose ``vp_name`` is the group's ``inkscape:label``.
+"""
+
+from __future__ import annotations
+
+import io
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import vpype
+
+PX_PER_MM = 96.0 / 25.4
+QUANTIZATION_MM = 0.05
+MAX_PAGE_MM = 10_000.0
+
+_SVG_NS = "http://www.w3.org/2000/svg"
+_INKSCAPE_LABEL = "{http://www.inkscape.org/namespaces/inkscape}label"
+_GROUP_TAGS = (f"{{{_SVG_NS}}}g", f"{{{_SVG_NS}}}svg")  # what vpype treats as a top-level group
+
+
+class SvgError(ValueError):
+    """An SVG file that cannot be turned into a drawing."""
+
+
+def read_svg(path: str | Path) -> vpype.Document:
+    """Read an SVG into a Document in CSS px, one layer per top-level group, named after its label."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise SvgError(f"cannot read SVG {path}: {exc.strerror or exc}") from None
+    if b"<!entity" in data.lower():  # refused before parsing: entity expansion can exhaust memory
+        raise SvgError(f"SVG {path} declares XML entities, which are refused for safety")
+    try:
+        root = ET.fromstring(data)
+    except ET.ParseError as exc:
+        raise SvgError(f"SVG {path} is not well-formed XML: {exc}") from None
+    if root.tag != f"{{{_SVG_NS}}}svg":
+        raise SvgError(f"{path} is not an SVG file (its root element is {root.tag!r})")
+
+    names = _number_layers(root)
+    has_page = any(root.get(attr) for attr in ("width", "height", "viewBox"))
+    try:
+        doc = vpype.read_multilayer_svg(
+            io.StringIO(ET.tostring(root, encoding="unicode")),
+            quantization=QUANTIZATION_MM * PX_PER_MM,
+            crop=has_page,
+        )
+    except ValueError as exc:
+        raise SvgError(f"SVG {path} cannot be interpreted: {exc}") from None
+
+    if has_page:
+        width_mm, height_mm = (side / PX_PER_MM for side in doc.page_size)
+        if not (0 < width_mm <= MAX_PAGE_MM and 0 < height_mm <= MAX_PAGE_MM):
+            raise SvgError(
+                f"SVG {path} has a page of {width_mm:g} x {height_mm:g} mm; "
+                f"each side must be above 0 and at most {MAX_PAGE_MM:g} mm"
+            )
+    else:
+        doc.page_size = None
+    if doc.is_empty():
+        raise SvgError(f"SVG {path} contains nothing to draw on its page")
+
+    for layer_id, layer in doc.layers.items():
+        if layer_id in names:
+            layer.metadata.pop("svg_inkscape_label", None)
+            layer.set_property(vpype.METADATA_FIELD_NAME, names[layer_id])
+    doc.add_to_sources(path)
+    return doc
+
+
+def _number_layers(root: ET.Element) -> dict[int, str | None]:
+    """Relabel the top-level groups "1", "2", ... so each gets its own vpype layer; return the labels.
+
+    vpype derives layer ids from digits in the label, so "fine 0.3" and "pen 0.5" would share a layer.
+    """
+    names: dict[int, str | None] = {}
+    groups = [child for child in root if child.tag in _GROUP_TAGS]
+    for layer_id, group in enumerate(groups, start=1):
+        names[layer_id] = group.get(_INKSCAPE_LABEL)
+        group.set(_INKSCAPE_LABEL, str(layer_id))
+    return names

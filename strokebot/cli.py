@@ -1,0 +1,320 @@
+"""The ``strokebot`` command line: fit, plan, simulate, send, draw, profile.
+
+Every failure the user can cause (a bad file, option, profile or port) ends with one line on stderr and
+exit status 2; output files are written whole at the end (temporary file, then rename) or not at all.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from calibration import load_profile, profile_to_toml
+from robot import GrblSimulator, PtyPlotter, StreamError
+from strokebot import pipeline
+from strokebot.files import write_json_atomic, write_png_atomic, write_text_atomic
+from strokebot.preview import to_image
+from strokeopt.strokes import PRIMITIVES
+
+EXIT_USER_ERROR = 2
+EXIT_INTERRUPTED = 130
+DEFAULT_PX_PER_MM = 4.0
+
+
+class StrokebotFailure(Exception):
+    """A run that could not do what was asked; its message is the one line the user sees."""
+
+
+def _profile_option(f):
+    return click.option(
+        "--profile",
+        "profile_path",
+        type=click.Path(dir_okay=False, path_type=Path),
+        default=None,
+        help="Machine profile (TOML). Default: the built-in A4 GRBL servo plotter (see `strokebot profile show`).",
+    )(f)
+
+
+def _fit_options(f):
+    options = [
+        click.option("--strokes", type=click.IntRange(1, 1_000_000), default=2000, show_default=True,
+                     help="Number of strokes to fit."),
+        click.option("--primitive", type=click.Choice(PRIMITIVES), default="line", show_default=True,
+                     help="Stroke shape: straight lines or cubic Béziers."),
+        click.option("--iters", type=click.IntRange(0, 100_000), default=300, show_default=True,
+                     help="Optimisation steps."),
+        click.option("--size", "size_px", type=click.IntRange(8, 4096), default=128, show_default=True,
+                     help="Fit resolution: the picture's longer side in pixels."),
+        click.option("--seed", type=int, default=0, show_default=True, help="Random seed; same seed, same strokes."),
+        click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
+                     help="Where the optimiser runs; auto takes a CUDA GPU when there is one."),
+        click.option("--quiet", is_flag=True, help="No progress bars."),
+    ]
+    for option in reversed(options):
+        f = option(f)
+    return _profile_option(f)
+
+
+def _fit_options_from(kwargs: dict) -> pipeline.FitOptions:
+    return pipeline.FitOptions(
+        strokes=kwargs["strokes"],
+        primitive=kwargs["primitive"],
+        iters=kwargs["iters"],
+        size_px=kwargs["size_px"],
+        seed=kwargs["seed"],
+        device=kwargs["device"],
+        progress=not kwargs["quiet"],
+    )
+
+
+def _write_fit(run: pipeline.FitRun, out_dir: Path) -> None:
+    write_text_atomic(out_dir / "strokes.svg", run.svg)
+    write_png_atomic(out_dir / "render.png", to_image(run.result.render))
+    write_json_atomic(out_dir / "fit.json", run.report())
+
+
+def _read_gcode(path: Path) -> list[str]:
+    try:
+        return path.read_text("utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise StrokebotFailure(f"cannot read G-code file {path}: {getattr(exc, 'strerror', None) or exc}") from None
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(package_name="strokebot")
+def cli() -> None:
+    """strokebot turns a picture into a drawing made by a pen plotter.
+
+    \b
+    image --fit--> strokes.svg --plan--> drawing.gcode --send--> plotter (or the simulator)
+
+    Start with `strokebot draw photo.jpg -o out/`, which does all of it on a simulated plotter.
+    """
+
+
+@cli.command()
+@click.argument("image", type=click.Path(path_type=Path))
+@click.option("-o", "--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="Directory for strokes.svg, render.png and fit.json.")
+@_fit_options
+def fit(image: Path, out_dir: Path, profile_path: Path | None, **kwargs) -> None:
+    """Fit pen strokes to IMAGE by gradient descent through a differentiable renderer.
+
+    Writes OUT/strokes.svg (paths in millimetres of the profile's drawing area, one layer per pen),
+    OUT/render.png (the optimiser's own render) and OUT/fit.json (time, loss, PSNR, SSIM).
+
+    \b
+    Example:
+      strokebot fit examples/astronaut.png -o out/ --strokes 1500 --iters 200
+    """
+    profile = load_profile(profile_path)
+    run = pipeline.fit_image(image, profile, _fit_options_from(kwargs))
+    _write_fit(run, out_dir)
+    report = run.report()
+    click.echo(f"fitted {report['strokes']} {report['primitive']}s in {report['seconds']:.1f} s: "
+               f"PSNR {report['psnr']:.2f} dB, SSIM {report['ssim']:.3f} -> {out_dir}")
+
+
+@cli.command()
+@click.argument("svg", type=click.Path(path_type=Path))
+@click.option("-o", "--out", "out_file", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="G-code file to write.")
+@click.option("--stats", "stats_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Also write plan statistics (draw/travel mm, pen lifts, estimated time) as JSON.")
+@_profile_option
+def plan(svg: Path, out_file: Path, stats_file: Path | None, profile_path: Path | None) -> None:
+    """Order the strokes of SVG, fit them into the work area and write G-code.
+
+    The SVG page is scaled (aspect kept) and centred in the profile's drawing area; lines whose ends meet
+    are joined and the order is chosen to cut pen-up travel. Travel moves are G0, drawing moves G1.
+
+    \b
+    Example:
+      strokebot plan out/strokes.svg -o out/drawing.gcode --stats out/plan.json
+    """
+    profile = load_profile(profile_path)
+    run = pipeline.plan_svg(svg, profile)
+    write_text_atomic(out_file, "\n".join(run.lines) + "\n")
+    if stats_file is not None:
+        write_json_atomic(stats_file, run.stats.to_dict())
+    s = run.stats
+    click.echo(f"{s.lines} lines: draw {s.draw_mm:.0f} mm, travel {s.travel_mm:.0f} mm, {s.pen_lifts} pen lifts, "
+               f"about {s.est_seconds / 60:.1f} min -> {out_file}")
+
+
+@cli.command()
+@click.argument("gcode_file", type=click.Path(path_type=Path), required=False)
+@click.option("-o", "--out", "out_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="PNG of what the pen drew (required unless --pty).")
+@click.option("--pty", "use_pty", is_flag=True,
+              help="Run a virtual GRBL 1.1 plotter on a pseudo-terminal until Ctrl-C.")
+@click.option("--px-per-mm", type=click.FloatRange(0.5, 40), default=DEFAULT_PX_PER_MM, show_default=True,
+              help="Resolution of the PNG.")
+@_profile_option
+def simulate(gcode_file: Path | None, out_file: Path | None, use_pty: bool, px_per_mm: float,
+             profile_path: Path | None) -> None:
+    """Render what the pen would draw for GCODE_FILE, or run a virtual plotter with --pty.
+
+    With --pty the device path is printed; point any sender at it (`strokebot send FILE --port PATH`),
+    then press Ctrl-C to stop the plotter and write the drawing to -o.
+
+    \b
+    Examples:
+      strokebot simulate out/drawing.gcode -o out/sim.png
+      strokebot simulate --pty -o out/pty.png
+    """
+    profile = load_profile(profile_path)
+    if use_pty:
+        if gcode_file is not None:
+            raise click.UsageError("give either a G-code file or --pty, not both")
+        _run_pty_plotter(profile, out_file, px_per_mm)
+        return
+    if gcode_file is None or out_file is None:
+        raise click.UsageError("simulate needs a G-code file and -o FILE.png (or --pty)")
+    simulator, problems = pipeline.simulate_program(_read_gcode(gcode_file), profile)
+    write_png_atomic(out_file, pipeline.render_drawing(simulator.strokes, profile, px_per_mm))
+    if problems:
+        raise StrokebotFailure(f"the plotter refused {len(problems)} line(s); first: {problems[0]}")
+    click.echo(f"{len(simulator.executed_lines)} lines executed, {len(simulator.strokes)} strokes drawn -> {out_file}")
+
+
+def _run_pty_plotter(profile, out_file: Path | None, px_per_mm: float) -> None:
+    with PtyPlotter(GrblSimulator(profile)) as plotter:
+        click.echo(plotter.port)
+        click.echo("virtual GRBL 1.1 plotter running; Ctrl-C to stop", err=True)
+        try:
+            while True:
+                time.sleep(0.2)
+        except KeyboardInterrupt:
+            pass
+    strokes = plotter.simulator.strokes
+    if out_file is not None:
+        write_png_atomic(out_file, pipeline.render_drawing(strokes, profile, px_per_mm))
+    click.echo(f"stopped after {len(plotter.simulator.executed_lines)} lines, {len(strokes)} strokes"
+               + (f" -> {out_file}" if out_file else ""), err=True)
+
+
+@cli.command()
+@click.argument("gcode_file", type=click.Path(path_type=Path))
+@click.option("--port", required=True, help="Serial device (e.g. /dev/ttyUSB0), a pyserial URL, or 'sim'.")
+@click.option("--baud", type=int, default=115200, show_default=True, help="Baud rate.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+@_profile_option
+def send(gcode_file: Path, port: str, baud: int, quiet: bool, profile_path: Path | None) -> None:
+    """Stream GCODE_FILE to a GRBL plotter with character counting.
+
+    PORT 'sim' starts a simulated GRBL 1.1 plotter on a pseudo-terminal in this process and streams to it
+    through pyserial, exactly as to a USB plotter.
+
+    \b
+    Example:
+      strokebot send out/drawing.gcode --port /dev/ttyUSB0
+    """
+    profile = load_profile(profile_path)
+    lines = _read_gcode(gcode_file)
+    report, _ = pipeline.send_program(lines, port, profile, baud=baud, progress=not quiet)
+    _fail_on_stream_errors(report)
+    click.echo(f"sent {report.lines_sent} lines, {report.lines_acknowledged} acknowledged in {report.seconds:.1f} s")
+
+
+def _fail_on_stream_errors(report) -> None:
+    if report.errors:
+        e = report.errors[0]
+        raise StrokebotFailure(f"plotter rejected line {e['line_no']} ({e['line']}): error:{e['code']} {e['meaning']}")
+    if report.alarm:
+        raise StrokebotFailure(f"plotter raised {report.alarm}")
+
+
+@cli.command()
+@click.argument("image", type=click.Path(path_type=Path))
+@click.option("-o", "--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="Directory for every output file.")
+@click.option("--port", default=pipeline.SIM_PORT, show_default=True,
+              help="Where to send the drawing: a serial device, a pyserial URL, or 'sim'.")
+@click.option("--baud", type=int, default=115200, show_default=True, help="Baud rate.")
+@_fit_options
+def draw(image: Path, out_dir: Path, port: str, baud: int, profile_path: Path | None, **kwargs) -> None:
+    """Fit IMAGE, plan the G-code and draw it on a plotter (by default the simulator).
+
+    Writes strokes.svg, render.png, fit.json, drawing.gcode, sim.png (what the pen drew), preview.png
+    (target | optimiser render | simulated drawing) and report.json into OUT.
+
+    \b
+    Example:
+      strokebot draw examples/astronaut.png -o out/ --strokes 2000 --iters 300
+    """
+    profile = load_profile(profile_path)
+    pipeline.check_port(port)
+    options = _fit_options_from(kwargs)
+    run = pipeline.fit_image(image, profile, options)
+    _write_fit(run, out_dir)
+    planned = pipeline.plan_svg(out_dir / "strokes.svg", profile)
+    write_text_atomic(out_dir / "drawing.gcode", "\n".join(planned.lines) + "\n")
+
+    report, drawn = pipeline.send_program(planned.lines, port, profile, baud=baud, progress=options.progress)
+    if drawn is None:  # a real plotter: show what it was asked to draw
+        drawn = pipeline.simulate_program(planned.lines, profile)[0].strokes
+    height, width = run.result.render.shape
+    px_per_mm = pipeline.SIM_SUPERSAMPLE / run.mm_per_px
+    drawing = pipeline.render_drawing(drawn, profile, px_per_mm, planned.placement.page_rect_mm)
+    fidelity = pipeline.fidelity_ssim(run.result.render, drawing)
+    fit_report = run.report()
+    caption = (f"{fit_report['strokes']} {fit_report['primitive']}s, {options.iters} iters, "
+               f"{fit_report['seconds']:.0f} s | PSNR {fit_report['psnr']:.1f} dB, "
+               f"SSIM {fit_report['ssim']:.2f} (blurred {fit_report['ssim_blur2']:.2f}) | "
+               f"plot {planned.stats.est_seconds / 60:.0f} min, {planned.stats.pen_lifts} lifts | "
+               f"render vs drawing SSIM {fidelity:.3f}")
+    write_png_atomic(out_dir / "sim.png", drawing)
+    write_png_atomic(out_dir / "preview.png", pipeline.preview_sheet(run.target, run.result.render, drawing, caption))
+    write_json_atomic(out_dir / "report.json", {
+        "fit": fit_report,
+        "plan": planned.stats.to_dict(),
+        "stream": {"port": port, **report.to_dict()},
+        "fidelity_ssim": round(fidelity, 4),
+    })
+    _fail_on_stream_errors(report)
+    click.echo(caption)
+    click.echo(f"wrote {out_dir}/preview.png and the rest of the outputs")
+
+
+@cli.group()
+def profile() -> None:
+    """Machine profiles: work area, feeds, pen lift and pens."""
+
+
+@profile.command("show")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path), required=False)
+def profile_show(file: Path | None) -> None:
+    """Print the profile in FILE (default: the built-in one) as TOML, after checking it.
+
+    \b
+    Example:
+      strokebot profile show > my_plotter.toml
+    """
+    click.echo(profile_to_toml(load_profile(file)), nl=False)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: run the CLI, turning every user-caused failure into one line and exit status 2."""
+    try:
+        code = cli.main(args=argv, prog_name="strokebot", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        code = exc.exit_code
+    except click.exceptions.Abort:
+        click.echo("strokebot: interrupted", err=True)
+        code = EXIT_INTERRUPTED
+    except click.ClickException as exc:
+        click.echo(f"strokebot: error: {exc.format_message()}", err=True)
+        code = EXIT_USER_ERROR
+    except (StrokebotFailure, StreamError, ValueError, OSError) as exc:
+        click.echo(f"strokebot: error: {_one_line(exc)}", err=True)
+        code = EXIT_USER_ERROR
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    return " ".join(text.split())

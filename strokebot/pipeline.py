@@ -1,0 +1,185 @@
+"""The end-to-end pipeline as functions: image -> strokes -> SVG -> G-code -> plotter -> picture of the drawing.
+
+Each step takes and returns plain values; the CLI only parses options, calls these and writes files.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+from PIL import Image
+
+from calibration import MachineProfile
+from gcode import PlanStats, Placement, compute_stats, emit_gcode, plan_document, read_svg
+from robot import GrblSimulator, GrblStreamer, PtyPlotter, StreamError, StreamReport, render_strokes
+from strokebot.preview import side_by_side, to_array, to_image
+from strokeopt.export import strokes_to_svg
+from strokeopt.image import load_grayscale
+from strokeopt.metrics import gaussian_blur, psnr, ssim
+from strokeopt.optimise import FitConfig, FitResult, fit_strokes
+
+SIM_PORT = "sim"
+SIM_SUPERSAMPLE = 4  # simulated drawing pixels per fit pixel along each axis
+VIEWING_BLUR_SIGMA_PX = 2.0
+
+
+@dataclass(frozen=True)
+class FitOptions:
+    """The user's fit settings; the pen width comes from the machine profile."""
+
+    strokes: int = 1000
+    primitive: str = "line"
+    iters: int = 300
+    size_px: int = 128
+    seed: int = 0
+    device: str = "auto"
+    progress: bool = True
+
+
+@dataclass(frozen=True)
+class FitRun:
+    """A finished fit with what is needed to write and judge it."""
+
+    target: np.ndarray
+    result: FitResult
+    mm_per_px: float
+    pen_width_px: float
+    svg: str
+    iters: int
+
+    def report(self) -> dict:
+        seconds = self.result.seconds
+        return {
+            "strokes": len(self.result.strokes),
+            "primitive": self.result.strokes.primitive,
+            "iters": self.iters,
+            "seconds": round(seconds, 3),
+            "seconds_per_iter": round(seconds / max(1, self.iters), 5),
+            "loss": self.result.losses[-1] if self.result.losses else None,
+            **image_scores(self.result.render, self.target),
+            "size_px": [self.result.strokes.width_px, self.result.strokes.height_px],
+            "mm_per_px": round(self.mm_per_px, 5),
+            "pen_width_px": round(self.pen_width_px, 4),
+            "device": self.result.device,
+        }
+
+
+@dataclass(frozen=True)
+class PlanRun:
+    """G-code for a drawing, its statistics, and where the SVG page landed on the machine."""
+
+    lines: list[str]
+    stats: PlanStats
+    placement: Placement
+
+
+def image_scores(image: np.ndarray, target: np.ndarray) -> dict[str, float]:
+    """PSNR and SSIM against the target, plain and at viewing distance (both blurred, sigma 2 px)."""
+
+    def blur(a: np.ndarray) -> np.ndarray:
+        return gaussian_blur(torch.as_tensor(a, dtype=torch.float64), VIEWING_BLUR_SIGMA_PX).numpy()
+
+    return {
+        "psnr": round(psnr(image, target), 3),
+        "ssim": round(ssim(image, target), 4),
+        "psnr_blur2": round(psnr(blur(image), blur(target)), 3),
+        "ssim_blur2": round(ssim(blur(image), blur(target)), 4),
+    }
+
+
+def canvas_mm_per_px(profile: MachineProfile, width_px: int, height_px: int) -> float:
+    """Millimetres per fit pixel when the canvas fills the profile's drawing area, aspect kept."""
+    area = profile.work_area
+    return min(area.drawing_width_mm / width_px, area.drawing_height_mm / height_px)
+
+
+def fit_image(image_path: str | Path, profile: MachineProfile, options: FitOptions) -> FitRun:
+    """Fit strokes to the picture at the pen width of the profile's first pen, and make the SVG."""
+    target = load_grayscale(image_path, options.size_px)
+    height, width = target.shape
+    mm_per_px = canvas_mm_per_px(profile, width, height)
+    pen_width_px = profile.pens[0].width_mm / mm_per_px
+    config = FitConfig(
+        strokes=options.strokes,
+        primitive=options.primitive,
+        iters=options.iters,
+        stroke_width_px=pen_width_px,
+        seed=options.seed,
+        device=options.device,
+        progress=options.progress,
+    )
+    result = fit_strokes(target, config)
+    svg = strokes_to_svg(result.strokes, mm_per_px, profile.pens)
+    return FitRun(target, result, mm_per_px, pen_width_px, svg, options.iters)
+
+
+def plan_svg(svg_path: str | Path, profile: MachineProfile) -> PlanRun:
+    """Read an SVG, order and lay out its lines in the work area, and write them as G-code."""
+    planned = plan_document(read_svg(svg_path), profile)
+    lines = emit_gcode(planned.document, profile, title=Path(svg_path).name)
+    return PlanRun(lines=lines, stats=compute_stats(lines, profile), placement=planned.placement)
+
+
+def simulate_program(lines: Sequence[str], profile: MachineProfile) -> tuple[GrblSimulator, list[str]]:
+    """Run a program through the simulated GRBL line by line; returns it and the answers that were not ``ok``."""
+    simulator = GrblSimulator(profile)
+    problems = []
+    for number, line in enumerate(lines, start=1):
+        answer = simulator.receive(line.encode("ascii", "replace") + b"\n").decode("ascii", "replace").strip()
+        if answer and answer != "ok":
+            problems.append(f"line {number} ({line.strip()}): {answer}")
+    return simulator, problems
+
+
+def render_drawing(
+    strokes: Sequence[Sequence[tuple[float, float]]],
+    profile: MachineProfile,
+    px_per_mm: float,
+    region_mm: tuple[float, float, float, float] | None = None,
+) -> Image.Image:
+    """What the pen drew, as the page looks from above."""
+    return render_strokes(strokes, profile, px_per_mm, region_mm)
+
+
+def check_port(port: str) -> None:
+    """Fail early, before any long work, when a port path obviously does not exist."""
+    if port == SIM_PORT or "://" in port:
+        return
+    if not os.path.exists(port):
+        raise StreamError(f"cannot open serial port {port}: no such device")
+
+
+def send_program(
+    lines: Sequence[str], port: str, profile: MachineProfile, baud: int = 115200, progress: bool = True
+) -> tuple[StreamReport, list[list[tuple[float, float]]] | None]:
+    """Stream a program to a plotter; with ``port='sim'`` to a simulated GRBL on a pseudo-terminal.
+
+    Returns the stream report and, for the simulator, the strokes its pen drew.
+    """
+    check_port(port)
+    if port != SIM_PORT:
+        with GrblStreamer(port, baudrate=baud) as streamer:
+            return streamer.stream(lines, progress=progress), None
+    with PtyPlotter(GrblSimulator(profile)) as plotter:
+        with GrblStreamer(plotter.port, baudrate=baud) as streamer:
+            report = streamer.stream(lines, progress=progress)
+    return report, [list(s) for s in plotter.simulator.strokes]
+
+
+def preview_sheet(target: np.ndarray, render: np.ndarray, drawing: Image.Image, caption: str) -> Image.Image:
+    """Target | optimiser render | simulated drawing, side by side, with the key numbers below."""
+    return side_by_side(
+        [("target", to_image(target)), ("optimiser render", to_image(render)), ("simulated drawing", drawing)],
+        caption,
+    )
+
+
+def fidelity_ssim(render: np.ndarray, drawing: Image.Image) -> float:
+    """SSIM between the optimiser's render and the simulated drawing resampled to the render's size."""
+    height, width = render.shape
+    return ssim(render, to_array(drawing, (width, height)))

@@ -1,0 +1,66 @@
+"""Writing a stroke set as SVG: true line and Bézier paths (svgpathtools) in millimetres, one layer per pen."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from typing import Protocol, Sequence
+
+from svgpathtools import CubicBezier, Line, Path
+
+from strokeopt.strokes import StrokeSet
+
+SVG_NS = "http://www.w3.org/2000/svg"
+INKSCAPE_NS = "http://www.inkscape.org/namespaces/inkscape"
+
+
+class PenLike(Protocol):
+    """What the SVG needs to know of a pen (calibration's PenProfile has these fields)."""
+
+    name: str
+    width_mm: float
+    color: str
+
+
+def stroke_paths(strokes: StrokeSet, mm_per_px: float) -> list[Path]:
+    """Each stroke as an svgpathtools Path in millimetres."""
+    pts = strokes.points * mm_per_px
+    z = pts[..., 0] + 1j * pts[..., 1]
+    if strokes.primitive == "line":
+        return [Path(Line(complex(p[0]), complex(p[1]))) for p in z]
+    return [Path(CubicBezier(*(complex(c) for c in p))) for p in z]
+
+
+def strokes_to_svg(strokes: StrokeSet, mm_per_px: float, pens: Sequence[PenLike]) -> str:
+    """SVG text whose page is the canvas at ``mm_per_px``; strokes are grouped in one Inkscape layer per pen."""
+    ET.register_namespace("", SVG_NS)
+    ET.register_namespace("inkscape", INKSCAPE_NS)
+    width_mm = strokes.width_px * mm_per_px
+    height_mm = strokes.height_px * mm_per_px
+    root = ET.Element(
+        f"{{{SVG_NS}}}svg",
+        {
+            "width": f"{width_mm:.4f}mm",
+            "height": f"{height_mm:.4f}mm",
+            "viewBox": f"0 0 {width_mm:.4f} {height_mm:.4f}",
+        },
+    )
+    paths = stroke_paths(strokes, mm_per_px)
+    for index, pen in enumerate(pens):
+        group = ET.SubElement(
+            root,
+            f"{{{SVG_NS}}}g",
+            {
+                "id": f"layer{index + 1}",
+                f"{{{INKSCAPE_NS}}}groupmode": "layer",
+                f"{{{INKSCAPE_NS}}}label": pen.name,
+                "fill": "none",
+                "stroke": pen.color,
+                "stroke-width": f"{pen.width_mm:g}",
+                "stroke-linecap": "round",
+            },
+        )
+        for path, pen_index in zip(paths, strokes.pens):
+            if pen_index == index:
+                ET.SubElement(group, f"{{{SVG_NS}}}path", {"d": path.d()})
+    ET.indent(root)
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"

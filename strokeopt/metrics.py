@@ -1,0 +1,60 @@
+"""Image similarity: PSNR and SSIM (Wang et al. 2004, 11-tap Gaussian window, sigma 1.5) on [0, 1] grayscale."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    """Peak signal-to-noise ratio in dB for images in [0, 1]."""
+    mse = float(np.mean((np.asarray(a, np.float64) - np.asarray(b, np.float64)) ** 2))
+    return math.inf if mse == 0 else 10.0 * math.log10(1.0 / mse)
+
+
+def gaussian_blur(image: torch.Tensor, sigma_px: float) -> torch.Tensor:
+    """Separable Gaussian blur of an (H, W) or (B, 1, H, W) tensor with reflect padding."""
+    radius = max(1, math.ceil(3 * sigma_px))
+    x = torch.arange(-radius, radius + 1, dtype=image.dtype, device=image.device)
+    kernel = torch.exp(-(x**2) / (2 * sigma_px**2))
+    kernel = kernel / kernel.sum()
+    batch = image if image.dim() == 4 else image[None, None]
+    padded = F.pad(batch, (radius, radius, radius, radius), mode="reflect")
+    out = F.conv2d(F.conv2d(padded, kernel.view(1, 1, 1, -1)), kernel.view(1, 1, -1, 1))
+    return out if image.dim() == 4 else out[0, 0]
+
+
+def ssim(a: np.ndarray, b: np.ndarray) -> float:
+    """Mean structural similarity of two same-sized [0, 1] grayscale images."""
+    if a.shape != b.shape:
+        raise ValueError(f"SSIM needs images of one size, got {a.shape} and {b.shape}")
+    x = torch.as_tensor(np.asarray(a, np.float64))
+    y = torch.as_tensor(np.asarray(b, np.float64))
+    c1, c2 = 0.01**2, 0.03**2
+    window = _gaussian_window(x)
+    mu_x, mu_y = window(x), window(y)
+    var_x = window(x * x) - mu_x**2
+    var_y = window(y * y) - mu_y**2
+    cov = window(x * y) - mu_x * mu_y
+    num = (2 * mu_x * mu_y + c1) * (2 * cov + c2)
+    den = (mu_x**2 + mu_y**2 + c1) * (var_x + var_y + c2)
+    return float((num / den).mean())
+
+
+def _gaussian_window(like: torch.Tensor):
+    """Valid-mode 11 x 11 Gaussian averaging (sigma 1.5), as in the reference SSIM implementation."""
+    x = torch.arange(-5, 6, dtype=like.dtype)
+    k = torch.exp(-(x**2) / (2 * 1.5**2))
+    k = (k / k.sum())
+    size = min(11, *like.shape)
+    k = k[(11 - size) // 2 : (11 - size) // 2 + size]
+    k = k / k.sum()
+
+    def apply(img: torch.Tensor) -> torch.Tensor:
+        out = F.conv2d(img[None, None], k.view(1, 1, 1, -1))
+        return F.conv2d(out, k.view(1, 1, -1, 1))[0, 0]
+
+    return apply

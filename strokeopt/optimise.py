@@ -1,0 +1,164 @@
+"""Fitting strokes to a picture by gradient descent through the soft rasteriser.
+
+Strokes start where the picture is dark (where the blank page is most wrong), Adam moves their control
+points, the filter width is annealed from soft to the pen's hard edge, and points stay on the canvas.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from strokeopt.metrics import gaussian_blur
+from strokeopt.primitives import polyline
+from strokeopt.render import SoftRasteriser, composite_ink
+from strokeopt.strokes import CONTROL_POINTS, PRIMITIVES, StrokeSet
+
+DEVICES = ("auto", "cpu", "cuda")
+
+
+@dataclass(frozen=True)
+class FitConfig:
+    """How to fit: how many strokes of which primitive, how wide, for how many iterations."""
+
+    strokes: int = 1000
+    primitive: str = "line"
+    iters: int = 300
+    stroke_width_px: float = 1.0
+    stroke_length_px: float | None = None  # None: 6 % of the canvas's longer side
+    learning_rate: float = 0.02  # in units of the canvas's longer side, per step, before decay
+    filter_start_px: float = 3.0
+    blur_sigma_px: float = 1.0  # tone term: MSE of blurred images, as hatching is seen from a distance
+    seed: int = 0
+    device: str = "auto"
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        if self.primitive not in PRIMITIVES:
+            raise ValueError(f"unknown primitive {self.primitive!r}; expected one of {', '.join(PRIMITIVES)}")
+        if not 1 <= self.strokes <= 1_000_000:
+            raise ValueError(f"strokes must be between 1 and 1000000, got {self.strokes}")
+        if not 0 <= self.iters <= 100_000:
+            raise ValueError(f"iters must be between 0 and 100000, got {self.iters}")
+        if not (math.isfinite(self.stroke_width_px) and 0 < self.stroke_width_px <= 100):
+            raise ValueError(f"stroke width must be in (0, 100] px, got {self.stroke_width_px}")
+        if self.device not in DEVICES:
+            raise ValueError(f"device must be one of {', '.join(DEVICES)}, got {self.device!r}")
+
+
+@dataclass(frozen=True)
+class FitResult:
+    """The fitted strokes, the optimiser's final render (transmittance in [0, 1]) and the loss per iteration."""
+
+    strokes: StrokeSet
+    render: np.ndarray
+    losses: list[float] = field(repr=False)
+    seconds: float
+    device: str
+
+
+def pick_device(name: str) -> torch.device:
+    """'auto' takes CUDA when present, else the CPU; 'cuda' without a GPU is an error."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device 'cuda' was asked for but no CUDA GPU is available")
+    return torch.device(name)
+
+
+def render_strokes(strokes: StrokeSet, width_px: float, filter_px: float = 1.0) -> np.ndarray:
+    """Transmittance image of a stroke set at its own canvas size (white paper = 1)."""
+    control = torch.as_tensor(strokes.points, dtype=torch.float32)
+    raster = SoftRasteriser(strokes.height_px, strokes.width_px)
+    widths = torch.full((len(strokes),), float(width_px))
+    with torch.no_grad():
+        image = composite_ink(raster.patches(polyline(strokes.primitive, control), widths, filter_px))
+    return image.numpy()
+
+
+def fit_strokes(target: np.ndarray, config: FitConfig) -> FitResult:
+    """Fit ``config.strokes`` strokes to a grayscale target (H, W) in [0, 1], white = paper."""
+    # Adam's second moments of tiny gradients underflow into denormals, which are ~50x slower on CPUs.
+    flushed = torch.set_flush_denormal(True)
+    try:
+        return _fit(target, config)
+    finally:
+        if flushed:
+            torch.set_flush_denormal(False)
+
+
+def _fit(target: np.ndarray, config: FitConfig) -> FitResult:
+    device = pick_device(config.device)
+    started = time.perf_counter()
+    torch.manual_seed(config.seed)
+    generator = torch.Generator().manual_seed(config.seed)
+    height, width = target.shape
+    scale = float(max(height, width))
+    target_t = torch.as_tensor(target, dtype=torch.float32, device=device)
+    control = _initial_strokes(target, config, generator).to(device).requires_grad_(True)
+    widths = torch.full((config.strokes,), config.stroke_width_px, device=device)
+    raster = SoftRasteriser(height, width)
+    optimiser = torch.optim.Adam([control], lr=config.learning_rate * scale)
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=max(1, config.iters), eta_min=0.0)
+    target_blur = gaussian_blur(target_t, config.blur_sigma_px)
+    limits = torch.tensor([width, height], dtype=torch.float32, device=device)
+
+    losses: list[float] = []
+    bar = tqdm(range(config.iters), desc=f"fitting {config.strokes} {config.primitive}s", disable=not config.progress)
+    for step in bar:
+        filter_px = _filter_width(step, config)
+        image = composite_ink(raster.patches(polyline(config.primitive, control), widths, filter_px))
+        blurred = gaussian_blur(image, config.blur_sigma_px)
+        loss = (image - target_t).square().mean() + (blurred - target_blur).square().mean()
+        optimiser.zero_grad(set_to_none=True)
+        loss.backward()
+        optimiser.step()
+        schedule.step()
+        with torch.no_grad():
+            control.copy_(torch.minimum(control.clamp_min(0.0), limits))
+        losses.append(float(loss.detach()))
+        if step % 10 == 0:
+            bar.set_postfix(loss=f"{losses[-1]:.5f}")
+
+    points = control.detach().cpu().numpy().astype(np.float64)
+    strokes = StrokeSet(config.primitive, points, np.zeros(config.strokes, np.int64), width, height)
+    return FitResult(
+        strokes=strokes,
+        render=render_strokes(strokes, config.stroke_width_px),
+        losses=losses,
+        seconds=time.perf_counter() - started,
+        device=str(device),
+    )
+
+
+def _filter_width(step: int, config: FitConfig) -> float:
+    """Box-filter width: from ``filter_start_px`` down to one pixel over the first 70 % of the iterations."""
+    anneal = max(1, int(0.7 * config.iters))
+    frac = min(1.0, step / anneal)
+    return 1.0 + (config.filter_start_px - 1.0) * (1.0 - frac)
+
+
+def _initial_strokes(target: np.ndarray, config: FitConfig, generator: torch.Generator) -> torch.Tensor:
+    """Strokes centred where the page is most wrong (dark parts of the target), in random directions."""
+    height, width = target.shape
+    length = config.stroke_length_px or 0.06 * max(height, width)
+    darkness = torch.as_tensor(1.0 - target, dtype=torch.float32).clamp_min(0.0).reshape(-1) + 1e-3
+    cells = torch.multinomial(darkness, config.strokes, replacement=True, generator=generator)
+    jitter = torch.rand(config.strokes, 2, generator=generator)
+    centre = torch.stack([cells % width, torch.div(cells, width, rounding_mode="floor")], dim=1) + jitter
+    angle = torch.rand(config.strokes, generator=generator) * math.pi
+    direction = torch.stack([angle.cos(), angle.sin()], dim=1)
+    k = CONTROL_POINTS[config.primitive]
+    along = torch.linspace(-0.5, 0.5, k)[None, :, None] * length
+    points = centre[:, None, :] + along * direction[:, None, :]
+    if config.primitive == "cubic":
+        normal = torch.stack([-direction[:, 1], direction[:, 0]], dim=1)
+        bend = (torch.rand(config.strokes, 2, generator=generator) - 0.5) * 0.3 * length
+        points[:, 1:3] += bend[:, :, None] * normal[:, None, :]
+    limits = torch.tensor([width, height], dtype=torch.float32)
+    return torch.minimum(points.clamp_min(0.0), limits)

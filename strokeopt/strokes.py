@@ -1,0 +1,37 @@
+"""The stroke set: the plain value that leaves the optimiser (control points in canvas pixels, one pen each)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+PRIMITIVES = ("line", "cubic")
+CONTROL_POINTS = {"line": 2, "cubic": 4}
+
+
+@dataclass(frozen=True)
+class StrokeSet:
+    """N strokes of one primitive on a ``width_px`` x ``height_px`` canvas.
+
+    ``points`` has shape (N, K, 2): K control points (x, y) per stroke, in pixels, y pointing down, with the
+    canvas spanning [0, width_px] x [0, height_px]. ``pens`` gives each stroke's pen index.
+    """
+
+    primitive: str
+    points: np.ndarray
+    pens: np.ndarray
+    width_px: int
+    height_px: int
+
+    def __post_init__(self) -> None:
+        if self.primitive not in PRIMITIVES:
+            raise ValueError(f"unknown primitive {self.primitive!r}; expected one of {', '.join(PRIMITIVES)}")
+        k = CONTROL_POINTS[self.primitive]
+        if self.points.ndim != 3 or self.points.shape[1:] != (k, 2):
+            raise ValueError(f"{self.primitive} strokes need points of shape (N, {k}, 2), got {self.points.shape}")
+        if self.pens.shape != (len(self.points),):
+            raise ValueError("pens must give one pen index per stroke")
+
+    def __len__(self) -> int:
+        return len(self.points)

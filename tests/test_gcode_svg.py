@@ -1,0 +1,106 @@
+"""Reading strokebot SVGs: millimetre pages, one layer per top-level group, clear errors for bad files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import vpype
+
+from gcode import SvgError, read_svg
+
+PX_PER_MM = 96 / 25.4
+
+# A 100 x 50 mm page whose viewBox is 200 x 100 units: one unit is 0.5 mm.
+HAND_WRITTEN = """<?xml version="1.0" encoding="UTF-8"?>
+<svg xmlns="http://www.w3.org/2000/svg" xmlns:inkscape="http://www.inkscape.org/namespaces/inkscape"
+     width="100mm" height="50mm" viewBox="0 0 200 100">
+  <g inkscape:groupmode="layer" inkscape:label="fine 0.3" transform="translate(20 10)">
+    <line x1="0" y1="0" x2="40" y2="0" stroke="black"/>
+  </g>
+  <g inkscape:groupmode="layer" inkscape:label="fine 0.5">
+    <path d="M 100 80 C 110 60 130 60 140 80" fill="none" stroke="red"/>
+  </g>
+</svg>
+"""
+
+
+def write(tmp_path: Path, text: str, name: str = "drawing.svg") -> Path:
+    path = tmp_path / name
+    path.write_text(text, "utf-8")
+    return path
+
+
+def mm(line: np.ndarray) -> np.ndarray:
+    """The line's vertices as an (n, 2) array of millimetres."""
+    return np.column_stack([line.real, line.imag]) / PX_PER_MM
+
+
+def test_reads_a_hand_written_svg_in_mm_with_transforms_and_curves(tmp_path):
+    doc = read_svg(write(tmp_path, HAND_WRITTEN))
+    assert np.allclose(np.array(doc.page_size) / PX_PER_MM, (100, 50))
+    assert sorted(doc.layers) == [1, 2]
+
+    (line,) = doc.layers[1]
+    assert mm(line) == pytest.approx(np.array([(10, 5), (30, 5)]))  # translate(20 10) then 0.5 mm per unit
+
+    (curve,) = doc.layers[2]
+    assert mm(curve)[0] == pytest.approx((50, 40))
+    assert mm(curve)[-1] == pytest.approx((70, 40))
+    assert mm(curve)[:, 1].min() == pytest.approx(32.5, abs=0.05)  # the Bezier's apex: 80 - 0.75 * 20 units
+    steps = np.abs(np.diff(curve)) / PX_PER_MM
+    assert len(curve) > 100 and steps.max() < 0.1  # flattened to segments of about 0.05 mm
+
+
+def test_layer_names_survive_even_when_labels_share_digits(tmp_path):
+    doc = read_svg(write(tmp_path, HAND_WRITTEN))
+    names = [doc.layers[i].property(vpype.METADATA_FIELD_NAME) for i in sorted(doc.layers)]
+    assert names == ["fine 0.3", "fine 0.5"]
+
+
+def test_a_file_path_given_as_a_string_works(tmp_path):
+    assert not read_svg(str(write(tmp_path, HAND_WRITTEN))).is_empty()
+
+
+@pytest.mark.parametrize(
+    ("text", "why"),
+    [
+        ('<svg xmlns="http://www.w3.org/2000/svg" width="10mm"', "not well-formed"),
+        (
+            '<?xml version="1.0"?><!DOCTYPE svg [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;">]>'
+            '<svg xmlns="http://www.w3.org/2000/svg" width="10mm" height="10mm"><text>&lol2;</text></svg>',
+            "entities",
+        ),
+        (
+            '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 0 0"><line x1="0" y1="0" x2="1" y2="1"/></svg>',
+            "page",
+        ),
+        (
+            '<svg xmlns="http://www.w3.org/2000/svg" width="20000mm" height="10mm">'
+            '<line x1="0" y1="0" x2="1" y2="1"/></svg>',
+            "page",
+        ),
+        (
+            '<svg xmlns="http://www.w3.org/2000/svg" width="10mm" height="10mm" viewBox="0 0 10 10">'
+            '<g inkscape:label="empty" xmlns:inkscape="http://www.inkscape.org/namespaces/inkscape"/></svg>',
+            "nothing to draw",
+        ),
+        (
+            '<svg xmlns="http://www.w3.org/2000/svg" width="10mm" height="10mm" viewBox="0 0 10 10">'
+            '<line x1="20" y1="20" x2="30" y2="30"/></svg>',
+            "nothing to draw",
+        ),
+        ("<html><body/></html>", "not an SVG"),
+    ],
+)
+def test_bad_svgs_raise_svg_error_naming_the_file(tmp_path, text, why):
+    path = write(tmp_path, text, "bad-input.svg")
+    with pytest.raises(SvgError, match=why) as info:
+        read_svg(path)
+    assert "bad-input.svg" in str(info.value)
+
+
+def test_a_missing_file_raises_svg_error_naming_it(tmp_path):
+    with pytest.raises(SvgError, match="nowhere.svg"):
+        read_svg(tmp_path / "nowhere.svg")
