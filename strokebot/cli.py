@@ -175,9 +175,9 @@ def simulate(gcode_file: Path | None, out_file: Path | None, use_pty: bool, px_p
     if gcode_file is None or out_file is None:
         raise click.UsageError("simulate needs a G-code file and -o FILE.png (or --pty)")
     simulator, problems = pipeline.simulate_program(_read_gcode(gcode_file), profile)
-    write_png_atomic(out_file, pipeline.render_drawing(simulator.strokes, profile, px_per_mm))
     if problems:
         raise StrokebotFailure(f"the plotter refused {len(problems)} line(s); first: {problems[0]}")
+    write_png_atomic(out_file, pipeline.render_drawing(simulator.strokes, profile, px_per_mm))
     click.echo(f"{len(simulator.executed_lines)} lines executed, {len(simulator.strokes)} strokes drawn -> {out_file}")
 
 

@@ -130,9 +130,10 @@ def simulate_program(lines: Sequence[str], profile: MachineProfile) -> tuple[Grb
     simulator = GrblSimulator(profile)
     problems = []
     for number, line in enumerate(lines, start=1):
-        answer = simulator.receive(line.encode("ascii", "replace") + b"\n").decode("ascii", "replace").strip()
-        if answer and answer != "ok":
-            problems.append(f"line {number} ({line.strip()}): {answer}")
+        answer = simulator.receive(line.encode("ascii", "replace") + b"\n").decode("ascii", "replace")
+        refusals = [a for a in answer.split() if a.startswith(("error:", "ALARM:"))]
+        if refusals:
+            problems.append(f"line {number} ({line.strip()}): {refusals[0]}")
     return simulator, problems
 
 

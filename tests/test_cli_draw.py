@@ -1,0 +1,99 @@
+"""End to end: `strokebot draw` fits, plans and streams a small photo to the simulated plotter on a real pty."""
+
+import json
+import re
+
+import numpy as np
+import pytest
+from pygcode import Line
+
+from calibration import default_profile
+from conftest import gray
+
+OUTPUTS = ["strokes.svg", "render.png", "fit.json", "drawing.gcode", "sim.png", "preview.png", "report.json"]
+
+
+@pytest.fixture(scope="module")
+def drawn(tmp_path_factory, small_photo):
+    import subprocess, sys
+
+    out = tmp_path_factory.mktemp("draw") / "out"
+    proc = subprocess.run(
+        [sys.executable, "-c", "from strokebot.cli import main; main()", "draw", str(small_photo), "-o", str(out),
+         "--strokes", "400", "--iters", "40", "--size", "64", "--seed", "3", "--quiet"],
+        capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL,
+    )
+    assert proc.returncode == 0, proc.stderr
+    return out, proc
+
+
+def test_draw_writes_every_output(drawn):
+    out, _ = drawn
+    assert sorted(p.name for p in out.iterdir()) == sorted(OUTPUTS)
+
+
+def test_every_gcode_line_was_acknowledged_ok_by_the_plotter(drawn):
+    out, _ = drawn
+    report = json.loads((out / "report.json").read_text())
+    lines = [l for l in (out / "drawing.gcode").read_text().splitlines() if l.strip()]
+    stream = report["stream"]
+    assert stream["port"] == "sim"
+    assert stream["errors"] == [] and stream["alarm"] is None
+    assert stream["lines_total"] == len(lines) == stream["lines_acknowledged"]
+
+
+def test_no_coordinate_leaves_the_work_area_and_pygcode_parses_every_line(drawn):
+    out, _ = drawn
+    area = default_profile().work_area
+    xs, ys = [], []
+    for text in (out / "drawing.gcode").read_text().splitlines():
+        line = Line(text)  # raises on anything pygcode cannot parse
+        for gcode in line.block.gcodes:
+            params = gcode.get_param_dict()
+            if "X" in params:
+                xs.append(float(params["X"]))
+            if "Y" in params:
+                ys.append(float(params["Y"]))
+    assert len(xs) > 400 and len(ys) > 400
+    assert 0 <= min(xs) and max(xs) <= area.width_mm
+    assert 0 <= min(ys) and max(ys) <= area.height_mm
+
+
+def test_travel_is_g0_and_drawing_is_g1(drawn):
+    out, _ = drawn
+    pen_down = False
+    for text in (out / "drawing.gcode").read_text().splitlines():
+        if text.startswith("M3"):
+            pen_down = True
+        elif text.startswith("M5"):
+            pen_down = False
+        elif re.match(r"G[01] ", text):
+            assert text.startswith("G1" if pen_down else "G0"), text
+
+
+def test_the_drawing_is_closer_to_the_photo_than_a_blank_page(drawn, small_photo):
+    out, _ = drawn
+    fit = json.loads((out / "fit.json").read_text())
+    width, height = fit["size_px"]
+    target = gray(small_photo, (width, height))
+    drawing = gray(out / "sim.png", (width, height))
+    blank = np.ones_like(target)
+    assert np.mean((drawing - target) ** 2) < 0.8 * np.mean((blank - target) ** 2)
+
+
+def test_what_the_pen_drew_matches_what_the_optimiser_rendered(drawn):
+    out, _ = drawn
+    report = json.loads((out / "report.json").read_text())
+    assert report["fidelity_ssim"] >= 0.9
+
+
+def test_reports_hold_the_promised_numbers(drawn):
+    out, proc = drawn
+    fit = json.loads((out / "fit.json").read_text())
+    for key in ("strokes", "iters", "seconds", "seconds_per_iter", "loss", "psnr", "ssim"):
+        assert key in fit
+    assert fit["strokes"] == 400 and fit["iters"] == 40
+    plan = json.loads((out / "report.json").read_text())["plan"]
+    for key in ("draw_mm", "travel_mm", "pen_lifts", "est_seconds", "lines"):
+        assert plan[key] > 0
+    assert "preview.png" in proc.stdout
