@@ -7,7 +7,7 @@ INSTALLED := $(VENV)/.installed
 TORCH := torch==2.13.0
 
 DEMO_IMAGE := examples/astronaut.png
-DEMO_ARGS := --strokes 2500 --iters 250 --size 128 --seed 1
+DEMO_ARGS := --strokes 5000 --iters 200 --size 256 --seed 1
 
 .PHONY: demo test clean
 

@@ -30,7 +30,8 @@ class FitConfig:
     primitive: str = "line"
     iters: int = 300
     stroke_width_px: float = 1.0
-    stroke_length_px: float | None = None  # None: 6 % of the canvas's longer side
+    stroke_length_px: float | None = None  # initial length; None: 6 % of the canvas's longer side
+    max_length_factor: float = 3.0  # strokes may grow to this many times their initial length
     learning_rate: float = 0.02  # in units of the canvas's longer side, per step, before decay
     filter_start_px: float = 3.0
     blur_sigma_px: float = 1.0  # tone term: MSE of blurred images, as hatching is seen from a distance
@@ -107,6 +108,7 @@ def _fit(target: np.ndarray, config: FitConfig) -> FitResult:
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=max(1, config.iters), eta_min=0.0)
     target_blur = gaussian_blur(target_t, config.blur_sigma_px)
     limits = torch.tensor([width, height], dtype=torch.float32, device=device)
+    max_length_px = config.max_length_factor * _initial_length(config, height, width)
 
     losses: list[float] = []
     bar = tqdm(range(config.iters), desc=f"fitting {config.strokes} {config.primitive}s", disable=not config.progress)
@@ -120,6 +122,7 @@ def _fit(target: np.ndarray, config: FitConfig) -> FitResult:
         optimiser.step()
         schedule.step()
         with torch.no_grad():
+            control.copy_(_limit_length(control, max_length_px))
             control.copy_(torch.minimum(control.clamp_min(0.0), limits))
         losses.append(float(loss.detach()))
         if step % 10 == 0:
@@ -143,10 +146,22 @@ def _filter_width(step: int, config: FitConfig) -> float:
     return 1.0 + (config.filter_start_px - 1.0) * (1.0 - frac)
 
 
+def _initial_length(config: FitConfig, height: int, width: int) -> float:
+    return config.stroke_length_px or 0.06 * max(height, width)
+
+
+def _limit_length(control: torch.Tensor, max_length_px: float) -> torch.Tensor:
+    """Shrink strokes whose control polygon is longer than ``max_length_px`` about their centroid."""
+    length = (control[:, 1:] - control[:, :-1]).norm(dim=-1).sum(dim=1, keepdim=True)
+    factor = (max_length_px / length.clamp_min(1e-9)).clamp_max(1.0)[..., None]
+    centre = control.mean(dim=1, keepdim=True)
+    return centre + (control - centre) * factor
+
+
 def _initial_strokes(target: np.ndarray, config: FitConfig, generator: torch.Generator) -> torch.Tensor:
     """Strokes centred where the page is most wrong (dark parts of the target), in random directions."""
     height, width = target.shape
-    length = config.stroke_length_px or 0.06 * max(height, width)
+    length = _initial_length(config, height, width)
     darkness = torch.as_tensor(1.0 - target, dtype=torch.float32).clamp_min(0.0).reshape(-1) + 1e-3
     cells = torch.multinomial(darkness, config.strokes, replacement=True, generator=generator)
     jitter = torch.rand(config.strokes, 2, generator=generator)
