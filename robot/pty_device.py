@@ -69,14 +69,7 @@ class PtyPlotter:
             pass
         thread.join(timeout=1.0)
         self._thread = None
-        for name in ("_master", "_slave", "_wake_r", "_wake_w"):
-            fd = getattr(self, name)
-            setattr(self, name, None)
-            if fd is not None:
-                try:
-                    os.close(fd)
-                except OSError:
-                    pass
+        self._close("_master", "_slave", "_wake_r", "_wake_w")
 
     def __enter__(self) -> PtyPlotter:
         return self.start()
@@ -118,7 +111,11 @@ class PtyPlotter:
             self._hang_up()
 
     def _hang_up(self) -> None:
-        for name in ("_master", "_slave"):
+        self._close("_master", "_slave")
+
+    def _close(self, *names: str) -> None:
+        """Close the named file descriptors once each."""
+        for name in names:
             fd = getattr(self, name)
             setattr(self, name, None)
             if fd is not None:
