@@ -48,6 +48,7 @@ def read_svg(path: str | Path) -> vpype.Document:
             io.StringIO(ET.tostring(root, encoding="unicode")),
             quantization=QUANTIZATION_MM * PX_PER_MM,
             crop=has_page,
+            simplify=True,  # drop vertices within the quantization of the curve: chord error, not step length
         )
     except ValueError as exc:
         raise SvgError(f"SVG {path} cannot be interpreted: {exc}") from None

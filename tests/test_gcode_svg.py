@@ -49,8 +49,21 @@ def test_reads_a_hand_written_svg_in_mm_with_transforms_and_curves(tmp_path):
     assert mm(curve)[0] == pytest.approx((50, 40))
     assert mm(curve)[-1] == pytest.approx((70, 40))
     assert mm(curve)[:, 1].min() == pytest.approx(32.5, abs=0.05)  # the Bezier's apex: 80 - 0.75 * 20 units
-    steps = np.abs(np.diff(curve)) / PX_PER_MM
-    assert len(curve) > 100 and steps.max() < 0.1  # flattened to segments of about 0.05 mm
+    # flattened within 0.05 mm of the true curve, with no more vertices than that needs
+    t = np.linspace(0, 1, 2001)[:, None]
+    control = np.array([(100, 80), (110, 60), (130, 60), (140, 80)]) * 0.5  # mm
+    true = (1 - t) ** 3 * control[0] + 3 * (1 - t) ** 2 * t * control[1] + 3 * (1 - t) * t**2 * control[2] \
+        + t**3 * control[3]
+    assert _distances_to_polyline(true, mm(curve)).max() <= 0.06
+    assert len(curve) < 40  # a 27 mm arc at 0.05 mm tolerance needs ~15 vertices, not one per 0.05 mm
+
+
+def _distances_to_polyline(points: np.ndarray, polyline: np.ndarray) -> np.ndarray:
+    a, b = polyline[:-1], polyline[1:]
+    ab = b - a
+    ap = points[:, None, :] - a[None]
+    t = np.clip((ap * ab).sum(-1) / (ab * ab).sum(-1), 0, 1)
+    return np.linalg.norm(ap - t[..., None] * ab, axis=-1).min(axis=1)
 
 
 def test_layer_names_survive_even_when_labels_share_digits(tmp_path):
