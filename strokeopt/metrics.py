@@ -16,15 +16,21 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def gaussian_blur(image: torch.Tensor, sigma_px: float) -> torch.Tensor:
-    """Separable Gaussian blur of an (H, W) or (B, 1, H, W) tensor with reflect padding."""
+    """Separable Gaussian blur of an (..., H, W) tensor with reflect padding.
+
+    Written as a weighted sum of shifted views: for one-channel images this is several times faster on
+    the CPU than conv2d, forwards and backwards, and the optimiser calls it every iteration.
+    """
     radius = max(1, math.ceil(3 * sigma_px))
-    x = torch.arange(-radius, radius + 1, dtype=image.dtype, device=image.device)
-    kernel = torch.exp(-(x**2) / (2 * sigma_px**2))
-    kernel = kernel / kernel.sum()
-    batch = image if image.dim() == 4 else image[None, None]
-    padded = F.pad(batch, (radius, radius, radius, radius), mode="reflect")
-    out = F.conv2d(F.conv2d(padded, kernel.view(1, 1, 1, -1)), kernel.view(1, 1, -1, 1))
-    return out if image.dim() == 4 else out[0, 0]
+    x = torch.arange(-radius, radius + 1, dtype=torch.float64)
+    weights = torch.exp(-(x**2) / (2 * sigma_px**2))
+    weights = (weights / weights.sum()).tolist()
+    batch = image.reshape(-1, 1, *image.shape[-2:])
+    padded = F.pad(batch, (radius, radius, radius, radius), mode="reflect")[:, 0]
+    height, width = image.shape[-2:]
+    rows = sum(w * padded[:, :, k : k + width] for k, w in enumerate(weights))
+    out = sum(w * rows[:, k : k + height, :] for k, w in enumerate(weights))
+    return out.reshape(image.shape)
 
 
 def ssim(a: np.ndarray, b: np.ndarray) -> float:

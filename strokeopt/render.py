@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 import torch
 
+from strokeopt import raster_cpu
+
 TILE_PX = 8
 _MIN_TRANSMITTANCE = 1e-4
 
@@ -56,13 +58,25 @@ def line_coverage(distance_px: torch.Tensor, width_px: torch.Tensor, filter_px: 
     return overlap.clamp_min(0.0) / filter_px
 
 
-class SoftRasteriser:
-    """Renders polylines of given widths as coverage patches on a ``height_px`` x ``width_px`` canvas."""
+BACKENDS = ("auto", "torch", "numba")
 
-    def __init__(self, height_px: int, width_px: int, tile_px: int = TILE_PX) -> None:
+
+class SoftRasteriser:
+    """Renders polylines of given widths as coverage patches on a ``height_px`` x ``width_px`` canvas.
+
+    ``backend``: "torch" runs everywhere (and is the one used on CUDA); "numba" is the compiled CPU path
+    with a hand-written backward pass; "auto" takes numba for CPU tensors when it is installed.
+    """
+
+    def __init__(self, height_px: int, width_px: int, tile_px: int = TILE_PX, backend: str = "auto") -> None:
+        if backend not in BACKENDS:
+            raise ValueError(f"unknown renderer backend {backend!r}; expected one of {', '.join(BACKENDS)}")
+        if backend == "numba" and not raster_cpu.AVAILABLE:
+            raise ValueError("the numba renderer backend was asked for but numba is not installed")
         self.height_px = height_px
         self.width_px = width_px
         self.tile_px = tile_px
+        self.backend = backend
         self.tiles_y = math.ceil(height_px / tile_px)
         self.tiles_x = math.ceil(width_px / tile_px)
 
@@ -76,9 +90,12 @@ class SoftRasteriser:
         iy, ix = iy.reshape(-1), ix.reshape(-1)
         py = tile_y[:, None] * t + iy[None, :]
         px = tile_x[:, None] * t + ix[None, :]
-        centres = torch.stack([px, py], dim=-1).to(polylines.dtype) + 0.5
-        distance = distance_to_polylines(centres, polylines[stroke])
-        coverage = line_coverage(distance, widths_px[stroke][:, None], filter_px)
+        if self._use_numba(polylines):
+            coverage = raster_cpu.PatchCoverage.apply(polylines, widths_px, stroke, tile_y, tile_x, t, filter_px)
+        else:
+            centres = torch.stack([px, py], dim=-1).to(polylines.dtype) + 0.5
+            distance = distance_to_polylines(centres, polylines[stroke])
+            coverage = line_coverage(distance, widths_px[stroke][:, None], filter_px)
         return CoveragePatches(
             stroke=stroke,
             pixel=py * (self.tiles_x * t) + px,
@@ -87,6 +104,11 @@ class SoftRasteriser:
             width_px=self.width_px,
             tile_px=t,
         )
+
+    def _use_numba(self, polylines: torch.Tensor) -> bool:
+        if self.backend == "auto":
+            return raster_cpu.AVAILABLE and polylines.device.type == "cpu"
+        return self.backend == "numba"
 
     def _tiles_in_reach(
         self, polylines: torch.Tensor, reach: torch.Tensor

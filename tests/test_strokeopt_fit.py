@@ -3,7 +3,6 @@
 import numpy as np
 import pytest
 
-from strokeopt.export import strokes_to_svg
 from strokeopt.metrics import psnr, ssim
 from strokeopt.optimise import FitConfig, fit_strokes, render_strokes
 
@@ -66,27 +65,20 @@ def test_ssim_and_psnr_agree_with_their_definitions():
     assert ssim(a, 1 - a) < 0
 
 
-class Pen:
-    def __init__(self, name, width_mm, color):
-        self.name, self.width_mm, self.color = name, width_mm, color
+def test_gaussian_blur_equals_a_convolution_with_a_normalised_gaussian():
+    import torch
+    import torch.nn.functional as F
 
+    from strokeopt.metrics import gaussian_blur
 
-def test_svg_holds_true_bezier_paths_in_millimetres_one_layer_per_pen():
-    from svgpathtools import CubicBezier, svg2paths2
-
-    result = fit_strokes(dark_disc(), FitConfig(strokes=12, iters=5, primitive="cubic", seed=3, progress=False))
-    result.strokes.pens[:] = np.arange(12) % 2
-    text = strokes_to_svg(result.strokes, 2.5, [Pen("black", 0.5, "#000000"), Pen("red", 0.3, "#ff0000")])
-    assert 'width="80.0000mm"' in text and 'viewBox="0 0 80.0000 80.0000"' in text
-    assert text.count('inkscape:groupmode="layer"') == 2
-
-    import tempfile, os
-    with tempfile.TemporaryDirectory() as tmp:
-        path = os.path.join(tmp, "s.svg")
-        open(path, "w").write(text)
-        paths, _, _ = svg2paths2(path)
-    assert len(paths) == 12
-    first = paths[0][0]
-    assert isinstance(first, CubicBezier)
-    expected = result.strokes.points[0] * 2.5
-    assert abs(first.start - complex(*expected[0])) < 1e-3 and abs(first.control1 - complex(*expected[1])) < 1e-3
+    image = torch.rand(30, 41, dtype=torch.float64)
+    sigma = 1.3
+    radius = 4
+    x = torch.arange(-radius, radius + 1, dtype=torch.float64)
+    k = torch.exp(-(x**2) / (2 * sigma**2))
+    k = k / k.sum()
+    padded = F.pad(image[None, None], (radius,) * 4, mode="reflect")
+    expected = F.conv2d(F.conv2d(padded, k.view(1, 1, 1, -1)), k.view(1, 1, -1, 1))[0, 0]
+    assert torch.allclose(gaussian_blur(image, sigma), expected)
+    flat = torch.full((20, 20), 0.3, dtype=torch.float64)
+    assert torch.allclose(gaussian_blur(flat, 2.0), flat)

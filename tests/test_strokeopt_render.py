@@ -91,3 +91,23 @@ def test_coverage_never_exceeds_one_and_is_symmetric():
         assert float(c.max()) <= 1.0 + 1e-6
         assert float(c[0]) == pytest.approx(min(w, 1.0))
         assert math.isclose(float(c[-1]), 0.0)
+
+
+@pytest.mark.parametrize("points_per_stroke", [1, 2, 13])
+def test_the_compiled_cpu_renderer_matches_the_torch_one_in_value_and_gradient(points_per_stroke):
+    torch.manual_seed(1)
+    n = 40
+    polylines = (torch.rand(n, 1, 2) * 40 + torch.randn(n, points_per_stroke, 2).cumsum(1) * 3).double()
+    widths = (torch.rand(n) * 2 + 0.2).double()
+    target = torch.rand(48, 40).double()
+    results = []
+    for backend in ("torch", "numba"):
+        poly = polylines.clone().requires_grad_(True)
+        w = widths.clone().requires_grad_(True)
+        image = composite_ink(SoftRasteriser(48, 40, backend=backend).patches(poly, w, 2.0))
+        (image - target).square().sum().backward()
+        results.append((image.detach(), poly.grad, w.grad))
+    (img_t, gp_t, gw_t), (img_n, gp_n, gw_n) = results
+    assert torch.allclose(img_t, img_n, atol=1e-9)
+    assert torch.allclose(gp_t, gp_n, atol=1e-7)
+    assert torch.allclose(gw_t, gw_n, atol=1e-7)
