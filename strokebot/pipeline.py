@@ -20,6 +20,7 @@ from robot import GrblSimulator, GrblStreamer, PtyPlotter, StreamError, StreamRe
 from strokebot.preview import side_by_side, to_array, to_image
 from strokeopt.export import strokes_to_svg
 from strokeopt.image import load_grayscale
+from strokeopt.losses import DEFAULT_VGG_LAYERS
 from strokeopt.metrics import gaussian_blur, psnr, ssim
 from strokeopt.optimise import FitConfig, FitResult, fit_strokes
 
@@ -38,6 +39,9 @@ class FitOptions:
     size_px: int = 128
     seed: int = 0
     device: str = "auto"
+    loss: str = "mse+tone"
+    vgg_layers: tuple[str, ...] = DEFAULT_VGG_LAYERS
+    vgg_weights: str | None = None
     progress: bool = True
 
 
@@ -51,12 +55,14 @@ class FitRun:
     pen_width_px: float
     svg: str
     iters: int
+    loss_spec: str
 
     def report(self) -> dict:
         seconds = self.result.seconds
         return {
             "strokes": len(self.result.strokes),
             "primitive": self.result.strokes.primitive,
+            "loss_spec": self.loss_spec,
             "iters": self.iters,
             "seconds": round(seconds, 3),
             "seconds_per_iter": round(seconds / max(1, self.iters), 5),
@@ -111,11 +117,14 @@ def fit_image(image_path: str | Path, profile: MachineProfile, options: FitOptio
         stroke_width_px=pen_width_px,
         seed=options.seed,
         device=options.device,
+        loss=options.loss,
+        vgg_layers=options.vgg_layers,
+        vgg_weights=options.vgg_weights,
         progress=options.progress,
     )
     result = fit_strokes(target, config)
     svg = strokes_to_svg(result.strokes, mm_per_px, profile.pens)
-    return FitRun(target, result, mm_per_px, pen_width_px, svg, options.iters)
+    return FitRun(target, result, mm_per_px, pen_width_px, svg, options.iters, options.loss)
 
 
 def plan_svg(svg_path: str | Path, profile: MachineProfile) -> PlanRun:

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from strokeopt.metrics import gaussian_blur
+from strokeopt.losses import DEFAULT_CONTENT_LAYER, DEFAULT_VGG_LAYERS, ImageLoss, parse_loss
 from strokeopt.primitives import polyline
 from strokeopt.render import SoftRasteriser, composite_ink
 from strokeopt.strokes import CONTROL_POINTS, PRIMITIVES, StrokeSet
@@ -34,7 +34,10 @@ class FitConfig:
     max_length_factor: float = 3.0  # strokes may grow to this many times their initial length
     learning_rate: float = 0.02  # in units of the canvas's longer side, per step, before decay
     filter_start_px: float = 3.0
-    blur_sigma_px: float = 1.0  # tone term: MSE of blurred images, as hatching is seen from a distance
+    loss: str = "mse+tone"  # see strokeopt.losses: mse, tone, vgg, lpips, content and weighted sums
+    vgg_layers: tuple[str, ...] = DEFAULT_VGG_LAYERS
+    content_layer: str = DEFAULT_CONTENT_LAYER
+    vgg_weights: str | None = None
     seed: int = 0
     device: str = "auto"
     progress: bool = True
@@ -50,6 +53,7 @@ class FitConfig:
             raise ValueError(f"stroke width must be in (0, 100] px, got {self.stroke_width_px}")
         if self.device not in DEVICES:
             raise ValueError(f"device must be one of {', '.join(DEVICES)}, got {self.device!r}")
+        parse_loss(self.loss)
 
 
 @dataclass(frozen=True)
@@ -106,7 +110,7 @@ def _fit(target: np.ndarray, config: FitConfig) -> FitResult:
     raster = SoftRasteriser(height, width)
     optimiser = torch.optim.Adam([control], lr=config.learning_rate * scale)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=max(1, config.iters), eta_min=0.0)
-    target_blur = gaussian_blur(target_t, config.blur_sigma_px)
+    image_loss = ImageLoss(target_t, parse_loss(config.loss), config.vgg_layers, config.content_layer, config.vgg_weights)
     limits = torch.tensor([width, height], dtype=torch.float32, device=device)
     max_length_px = config.max_length_factor * _initial_length(config, height, width)
 
@@ -115,8 +119,7 @@ def _fit(target: np.ndarray, config: FitConfig) -> FitResult:
     for step in bar:
         filter_px = _filter_width(step, config)
         image = composite_ink(raster.patches(polyline(config.primitive, control), widths, filter_px))
-        blurred = gaussian_blur(image, config.blur_sigma_px)
-        loss = (image - target_t).square().mean() + (blurred - target_blur).square().mean()
+        loss = image_loss(image)
         optimiser.zero_grad(set_to_none=True)
         loss.backward()
         optimiser.step()
