@@ -2,14 +2,18 @@
 
 vpype works in CSS pixels (96 per inch); the Document keeps those units and its page size, and
 each top-level group becomes one layer whose ``vp_name`` is the group's ``inkscape:label``.
+A zero-length subpath ("M x,y L x,y" or "M x,y Z", a plotter's dot) becomes a two-point line [p, p],
+which the G-code writer turns into a pen dip without motion.
 """
 
 from __future__ import annotations
 
 import io
+import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+import svgelements  # vpype's own SVG parser, so dots are found exactly where vpype will put them
 import vpype
 
 PX_PER_MM = 96.0 / 25.4
@@ -18,6 +22,7 @@ MAX_PAGE_MM = 10_000.0
 
 _SVG_NS = "http://www.w3.org/2000/svg"
 _INKSCAPE_LABEL = "{http://www.inkscape.org/namespaces/inkscape}label"
+_MAY_HOLD_DOT = re.compile("[LlHhVvZz]")  # a zero-length subpath needs a line or close command
 _GROUP_TAGS = (f"{{{_SVG_NS}}}g", f"{{{_SVG_NS}}}svg")  # what vpype treats as a top-level group
 
 
@@ -42,6 +47,7 @@ def read_svg(path: str | Path) -> vpype.Document:
         raise SvgError(f"{path} is not an SVG file (its root element is {root.tag!r})")
 
     names = _number_layers(root)
+    _keep_dots(root)
     has_page = any(root.get(attr) for attr in ("width", "height", "viewBox"))
     try:
         doc = vpype.read_multilayer_svg(
@@ -84,3 +90,37 @@ def _number_layers(root: ET.Element) -> dict[int, str | None]:
         names[layer_id] = group.get(_INKSCAPE_LABEL)
         group.set(_INKSCAPE_LABEL, str(layer_id))
     return names
+
+
+def _keep_dots(root: ET.Element) -> None:
+    """Rewrite zero-length subpaths as zero-length cubics, so that vpype keeps them as dots.
+
+    vpype drops every line of fewer than two points, and "M p L p" flattens to the single point p; a
+    degenerate curve "M p C p p p" flattens to [p, p] instead, which survives cropping, merging and ordering.
+    """
+    for element in root.iter(f"{{{_SVG_NS}}}path"):
+        data = element.get("d", "")
+        if not _MAY_HOLD_DOT.search(data):  # curves only: nothing to rewrite, skip the parse
+            continue
+        try:
+            subpaths = list(svgelements.Path(data).as_subpaths())
+        except ValueError:  # malformed path data: left for vpype to report
+            continue
+        if any(_is_dot(subpath) for subpath in subpaths):
+            rewritten = (_dot_d(sub) if _is_dot(sub) else sub.d(relative=False) for sub in subpaths)
+            element.set("d", " ".join(rewritten))
+
+
+def _is_dot(subpath: svgelements.Subpath) -> bool:
+    """Whether a subpath draws something but goes nowhere: only zero-length lines or closes after its move."""
+    drawn = [segment for segment in subpath if not isinstance(segment, svgelements.Move)]
+    return bool(drawn) and all(
+        isinstance(segment, svgelements.Line | svgelements.Close) and segment.start == segment.end
+        for segment in drawn
+    )
+
+
+def _dot_d(subpath: svgelements.Subpath) -> str:
+    """Path data for a zero-length cubic at the subpath's point."""
+    point = f"{subpath[0].end.x!r},{subpath[0].end.y!r}"
+    return f"M {point} C {point} {point} {point}"

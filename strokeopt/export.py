@@ -1,12 +1,18 @@
-"""Writing a stroke set as SVG: true line and Bézier paths (svgpathtools) in millimetres, one layer per pen."""
+"""Writing a stroke set as SVG: true line and Bézier paths (svgpathtools) in millimetres, one layer per pen.
+
+A dot is a zero-length subpath ("M x,y L x,y"): round caps show it as a dot, and plotters dip the pen there.
+"""
 
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 from typing import Protocol, Sequence
 
-from svgpathtools import CubicBezier, Line, Path
+import numpy as np
+import torch
+from svgpathtools import CubicBezier, Line, Path, QuadraticBezier
 
+from strokeopt.primitives import catmull_rom_to_cubics
 from strokeopt.strokes import StrokeSet
 
 SVG_NS = "http://www.w3.org/2000/svg"
@@ -22,12 +28,22 @@ class PenLike(Protocol):
 
 
 def stroke_paths(strokes: StrokeSet, mm_per_px: float) -> list[Path]:
-    """Each stroke as an svgpathtools Path in millimetres."""
-    pts = strokes.points * mm_per_px
-    z = pts[..., 0] + 1j * pts[..., 1]
-    if strokes.primitive == "line":
-        return [Path(Line(complex(p[0]), complex(p[1]))) for p in z]
-    return [Path(CubicBezier(*(complex(c) for c in p))) for p in z]
+    """Each stroke as an svgpathtools Path in millimetres, with the same geometry the renderer drew."""
+    if strokes.primitive == "catmull-rom":  # the spline's own cubics, so export and render agree exactly
+        pts = catmull_rom_to_cubics(torch.as_tensor(strokes.points, dtype=torch.float64)).numpy() * mm_per_px
+        return [Path(*(CubicBezier(*_complex(c)) for c in stroke)) for stroke in pts]
+    segment = {"dot": _dot, "line": Line, "quadratic": QuadraticBezier, "cubic": CubicBezier}[strokes.primitive]
+    return [Path(segment(*_complex(p))) for p in strokes.points.astype(np.float64) * mm_per_px]
+
+
+def _dot(point: complex) -> Line:
+    """A zero-length line: how an SVG says "lower the pen here" (drawn as a dot under round caps)."""
+    return Line(point, point)
+
+
+def _complex(points: np.ndarray) -> list[complex]:
+    """Points (K, 2) as K complex numbers x + iy, the way svgpathtools takes them."""
+    return [complex(x, y) for x, y in points]
 
 
 def strokes_to_svg(strokes: StrokeSet, mm_per_px: float, pens: Sequence[PenLike]) -> str:

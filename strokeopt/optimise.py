@@ -15,11 +15,14 @@ import torch
 from tqdm import tqdm
 
 from strokeopt.losses import DEFAULT_CONTENT_LAYER, DEFAULT_VGG_LAYERS, ImageLoss, parse_loss
-from strokeopt.primitives import polyline
-from strokeopt.render import SoftRasteriser, composite_ink
-from strokeopt.strokes import CONTROL_POINTS, PRIMITIVES, StrokeSet
+from strokeopt.primitives import initial_control_points, polyline
+from strokeopt.render import CoveragePatches, SoftRasteriser, composite_ink
+from strokeopt.strokes import PRIMITIVES, StrokeSet
 
 DEVICES = ("auto", "cpu", "cuda")
+RESPAWN_EVERY = 20
+RESPAWN_UNTIL = 0.8  # fraction of the iterations after which strokes are left to settle
+RESPAWN_INK_FRACTION = 0.1  # a stroke with less ink than this share of a fresh stroke's is respawned
 
 
 @dataclass(frozen=True)
@@ -30,7 +33,7 @@ class FitConfig:
     primitive: str = "line"
     iters: int = 300
     stroke_width_px: float = 1.0
-    stroke_length_px: float | None = None  # initial length; None: 6 % of the canvas's longer side
+    stroke_length_px: float | None = None  # initial length; None: enough for the strokes' ink to match the target
     max_length_factor: float = 3.0  # strokes may grow to this many times their initial length
     learning_rate: float = 0.02  # in units of the canvas's longer side, per step, before decay
     filter_start_px: float = 3.0
@@ -105,20 +108,25 @@ def _fit(target: np.ndarray, config: FitConfig) -> FitResult:
     height, width = target.shape
     scale = float(max(height, width))
     target_t = torch.as_tensor(target, dtype=torch.float32, device=device)
-    control = _initial_strokes(target, config, generator).to(device).requires_grad_(True)
+    length_px = _initial_length(config, target)
+    darkness = torch.as_tensor(1.0 - target, dtype=torch.float32)
+    control = _place_strokes(darkness, config.strokes, length_px, config.primitive, generator)
+    control = control.to(device).requires_grad_(True)
     widths = torch.full((config.strokes,), config.stroke_width_px, device=device)
     raster = SoftRasteriser(height, width)
     optimiser = torch.optim.Adam([control], lr=config.learning_rate * scale)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=max(1, config.iters), eta_min=0.0)
     image_loss = ImageLoss(target_t, parse_loss(config.loss), config.vgg_layers, config.content_layer, config.vgg_weights)
     limits = torch.tensor([width, height], dtype=torch.float32, device=device)
-    max_length_px = config.max_length_factor * _initial_length(config, height, width)
+    max_length_px = config.max_length_factor * length_px
 
     losses: list[float] = []
+    respawned = 0
     bar = tqdm(range(config.iters), desc=f"fitting {config.strokes} {config.primitive}s", disable=not config.progress)
     for step in bar:
         filter_px = _filter_width(step, config)
-        image = composite_ink(raster.patches(polyline(config.primitive, control), widths, filter_px))
+        patches = raster.patches(polyline(config.primitive, control), widths, filter_px)
+        image = composite_ink(patches)
         loss = image_loss(image)
         optimiser.zero_grad(set_to_none=True)
         loss.backward()
@@ -127,9 +135,11 @@ def _fit(target: np.ndarray, config: FitConfig) -> FitResult:
         with torch.no_grad():
             control.copy_(_limit_length(control, max_length_px))
             control.copy_(torch.minimum(control.clamp_min(0.0), limits))
+            if _respawn_due(step, config):
+                respawned += _respawn(control, patches, image, target_t, length_px, config, generator, optimiser)
         losses.append(float(loss.detach()))
         if step % 10 == 0:
-            bar.set_postfix(loss=f"{losses[-1]:.5f}")
+            bar.set_postfix(loss=f"{losses[-1]:.5f}", respawned=respawned)
 
     points = control.detach().cpu().numpy().astype(np.float64)
     strokes = StrokeSet(config.primitive, points, np.zeros(config.strokes, np.int64), width, height)
@@ -142,6 +152,43 @@ def _fit(target: np.ndarray, config: FitConfig) -> FitResult:
     )
 
 
+def _respawn_due(step: int, config: FitConfig) -> bool:
+    """Respawn every ``RESPAWN_EVERY`` steps while the strokes still have time to settle."""
+    return step > 0 and step % RESPAWN_EVERY == 0 and step < RESPAWN_UNTIL * config.iters
+
+
+def _respawn(
+    control: torch.Tensor,
+    patches: CoveragePatches,
+    image: torch.Tensor,
+    target: torch.Tensor,
+    length_px: float,
+    config: FitConfig,
+    generator: torch.Generator,
+    optimiser: torch.optim.Optimizer,
+) -> int:
+    """Move strokes that leave (almost) no ink on the canvas to where the page is most too light.
+
+    A stroke that slid off the canvas, shrank to nothing or ended where no gradient reaches it is wasted;
+    starting it again where ink is missing puts it back to work. Its Adam moments are reset with it.
+    """
+    ink = torch.zeros(len(control), device=control.device).index_add_(
+        0, patches.stroke, patches.coverage.detach().sum(dim=1)
+    )
+    expected = config.stroke_width_px * max(length_px, config.stroke_width_px)
+    dead = (ink < RESPAWN_INK_FRACTION * expected).nonzero()[:, 0]
+    if len(dead) == 0:
+        return 0
+    missing = (image.detach() - target).clamp_min(0.0)
+    fresh = _place_strokes(missing, len(dead), length_px, config.primitive, generator)
+    control[dead] = fresh.to(control.device, control.dtype)
+    state = optimiser.state.get(control, {})
+    for key in ("exp_avg", "exp_avg_sq"):
+        if key in state:
+            state[key][dead] = 0.0
+    return len(dead)
+
+
 def _filter_width(step: int, config: FitConfig) -> float:
     """Box-filter width: from ``filter_start_px`` down to one pixel over the first 70 % of the iterations."""
     anneal = max(1, int(0.7 * config.iters))
@@ -149,8 +196,14 @@ def _filter_width(step: int, config: FitConfig) -> float:
     return 1.0 + (config.filter_start_px - 1.0) * (1.0 - frac)
 
 
-def _initial_length(config: FitConfig, height: int, width: int) -> float:
-    return config.stroke_length_px or 0.06 * max(height, width)
+def _initial_length(config: FitConfig, target: np.ndarray) -> float:
+    """Stroke length at the start: given, or long enough for the strokes' ink to match the target's darkness."""
+    if config.stroke_length_px is not None:
+        return config.stroke_length_px
+    height, width = target.shape
+    ink_needed = float(np.clip(1.0 - target, 0.0, 1.0).sum())
+    length = ink_needed / (config.strokes * config.stroke_width_px)
+    return float(np.clip(length, 2.0 * config.stroke_width_px, 0.25 * max(height, width)))
 
 
 def _limit_length(control: torch.Tensor, max_length_px: float) -> torch.Tensor:
@@ -161,22 +214,17 @@ def _limit_length(control: torch.Tensor, max_length_px: float) -> torch.Tensor:
     return centre + (control - centre) * factor
 
 
-def _initial_strokes(target: np.ndarray, config: FitConfig, generator: torch.Generator) -> torch.Tensor:
-    """Strokes centred where the page is most wrong (dark parts of the target), in random directions."""
-    height, width = target.shape
-    length = _initial_length(config, height, width)
-    darkness = torch.as_tensor(1.0 - target, dtype=torch.float32).clamp_min(0.0).reshape(-1) + 1e-3
-    cells = torch.multinomial(darkness, config.strokes, replacement=True, generator=generator)
-    jitter = torch.rand(config.strokes, 2, generator=generator)
+def _place_strokes(
+    where: torch.Tensor, count: int, length_px: float, primitive: str, generator: torch.Generator
+) -> torch.Tensor:
+    """``count`` strokes centred at pixels drawn in proportion to ``where`` (H, W), in random directions."""
+    height, width = where.shape
+    weights = where.detach().cpu().float().clamp_min(0.0).reshape(-1) + 1e-6
+    cells = torch.multinomial(weights, count, replacement=True, generator=generator)
+    jitter = torch.rand(count, 2, generator=generator)
     centre = torch.stack([cells % width, torch.div(cells, width, rounding_mode="floor")], dim=1) + jitter
-    angle = torch.rand(config.strokes, generator=generator) * math.pi
+    angle = torch.rand(count, generator=generator) * math.pi
     direction = torch.stack([angle.cos(), angle.sin()], dim=1)
-    k = CONTROL_POINTS[config.primitive]
-    along = torch.linspace(-0.5, 0.5, k)[None, :, None] * length
-    points = centre[:, None, :] + along * direction[:, None, :]
-    if config.primitive == "cubic":
-        normal = torch.stack([-direction[:, 1], direction[:, 0]], dim=1)
-        bend = (torch.rand(config.strokes, 2, generator=generator) - 0.5) * 0.3 * length
-        points[:, 1:3] += bend[:, :, None] * normal[:, None, :]
+    points = initial_control_points(primitive, centre, direction, length_px, generator)
     limits = torch.tensor([width, height], dtype=torch.float32)
     return torch.minimum(points.clamp_min(0.0), limits)

@@ -6,8 +6,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-PRIMITIVES = ("line", "cubic")
-CONTROL_POINTS = {"line": 2, "cubic": 4}
+PRIMITIVES = ("dot", "line", "quadratic", "cubic", "catmull-rom")
+CATMULL_ROM_POINTS = 5  # a Catmull-Rom stroke passes through this many control points
+CONTROL_POINTS = {"dot": 1, "line": 2, "quadratic": 3, "cubic": 4, "catmull-rom": CATMULL_ROM_POINTS}
 
 
 @dataclass(frozen=True)

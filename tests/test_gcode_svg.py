@@ -117,3 +117,27 @@ def test_bad_svgs_raise_svg_error_naming_the_file(tmp_path, text, why):
 def test_a_missing_file_raises_svg_error_naming_it(tmp_path):
     with pytest.raises(SvgError, match="nowhere.svg"):
         read_svg(tmp_path / "nowhere.svg")
+
+
+DOTS = """<svg xmlns="http://www.w3.org/2000/svg" width="100mm" height="50mm" viewBox="0 0 100 50">
+  <g transform="translate(5 0)">
+    <path d="M 10,20 L 10,20"/>
+    <path d="M 30 40 Z m 2 2 l 6 0 M 50 10 h 0 v 0"/>
+    <circle cx="70" cy="10" r="5"/>
+  </g>
+</svg>
+"""
+
+
+def test_zero_length_subpaths_are_read_as_dots_and_other_geometry_is_unchanged(tmp_path):
+    (lines,) = read_svg(write(tmp_path, DOTS)).layers.values()
+    shapes = [mm(line) for line in lines]
+    dots = [shape for shape in shapes if np.allclose(shape, shape[0])]
+    expected = ([15, 20], [35, 40], [55, 10])
+    assert sorted(dot[0].tolist() for dot in dots) == [pytest.approx(point, abs=1e-4) for point in expected]
+    assert all(len(dot) == 2 for dot in dots)  # [p, p]: vpype drops lines of fewer than two points
+    after_dot = np.array([(37, 42), (43, 42)])  # "m 2 2 l 6 0" after the dot at (30, 40)
+    assert any(shape == pytest.approx(after_dot, abs=1e-4) for shape in shapes)
+    circle = [shape for shape in shapes if len(shape) > 2]
+    assert len(circle) == 1 and np.hypot(*(circle[0] - (75, 10)).T) == pytest.approx(5, abs=0.06)
+    assert len(shapes) == 5
