@@ -49,7 +49,7 @@ def _fit_options(f):
                      help="Optimisation steps."),
         click.option("--size", "size_px", type=click.IntRange(8, 4096), default=128, show_default=True,
                      help="Fit resolution: the picture's longer side in pixels."),
-        click.option("--loss", default="mse+tone", show_default=True,
+        click.option("--loss", default="tone", show_default=True,
                      help="What 'close to the picture' means: mse, tone (MSE of blurred images), vgg, lpips, "
                           "content (one VGG layer: Nakano's intrinsic style transfer), or a weighted sum such as "
                           "'mse+0.1*vgg'."),

@@ -39,7 +39,7 @@ class FitOptions:
     size_px: int = 128
     seed: int = 0
     device: str = "auto"
-    loss: str = "mse+tone"
+    loss: str = "tone"
     vgg_layers: tuple[str, ...] = DEFAULT_VGG_LAYERS
     vgg_weights: str | None = None
     progress: bool = True

@@ -37,7 +37,7 @@ class FitConfig:
     max_length_factor: float = 3.0  # strokes may grow to this many times their initial length
     learning_rate: float = 0.02  # in units of the canvas's longer side, per step, before decay
     filter_start_px: float = 3.0
-    loss: str = "mse+tone"  # see strokeopt.losses: mse, tone, vgg, lpips, content and weighted sums
+    loss: str = "tone"  # see strokeopt.losses: mse, tone, vgg, lpips, content and weighted sums
     vgg_layers: tuple[str, ...] = DEFAULT_VGG_LAYERS
     content_layer: str = DEFAULT_CONTENT_LAYER
     vgg_weights: str | None = None
