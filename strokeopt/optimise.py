@@ -16,7 +16,7 @@ from tqdm import tqdm
 
 from strokeopt.losses import DEFAULT_CONTENT_LAYER, DEFAULT_VGG_LAYERS, ImageLoss, parse_loss
 from strokeopt.primitives import initial_control_points, polyline
-from strokeopt.render import CoveragePatches, SoftRasteriser, composite_ink
+from strokeopt.render import SoftRasteriser, composite_ink, render_ink
 from strokeopt.strokes import PRIMITIVES, StrokeSet
 
 DEVICES = ("auto", "cpu", "cuda")
@@ -68,6 +68,7 @@ class FitResult:
     losses: list[float] = field(repr=False)
     seconds: float
     device: str
+    step_seconds: list[float] = field(default_factory=list, repr=False)  # wall time of each iteration
 
 
 def pick_device(name: str) -> torch.device:
@@ -123,10 +124,11 @@ def _fit(target: np.ndarray, config: FitConfig) -> FitResult:
     losses: list[float] = []
     respawned = 0
     bar = tqdm(range(config.iters), desc=f"fitting {config.strokes} {config.primitive}s", disable=not config.progress)
+    step_seconds: list[float] = []
     for step in bar:
+        step_started = time.perf_counter()
         filter_px = _filter_width(step, config)
-        patches = raster.patches(polyline(config.primitive, control), widths, filter_px)
-        image = composite_ink(patches)
+        image, ink = render_ink(raster, polyline(config.primitive, control), widths, filter_px)
         loss = image_loss(image)
         optimiser.zero_grad(set_to_none=True)
         loss.backward()
@@ -136,8 +138,9 @@ def _fit(target: np.ndarray, config: FitConfig) -> FitResult:
             control.copy_(_limit_length(control, max_length_px))
             control.copy_(torch.minimum(control.clamp_min(0.0), limits))
             if _respawn_due(step, config):
-                respawned += _respawn(control, patches, image, target_t, length_px, config, generator, optimiser)
+                respawned += _respawn(control, ink, image, target_t, length_px, config, generator, optimiser)
         losses.append(float(loss.detach()))
+        step_seconds.append(time.perf_counter() - step_started)
         if step % 10 == 0:
             bar.set_postfix(loss=f"{losses[-1]:.5f}", respawned=respawned)
 
@@ -149,6 +152,7 @@ def _fit(target: np.ndarray, config: FitConfig) -> FitResult:
         losses=losses,
         seconds=time.perf_counter() - started,
         device=str(device),
+        step_seconds=step_seconds,
     )
 
 
@@ -159,7 +163,7 @@ def _respawn_due(step: int, config: FitConfig) -> bool:
 
 def _respawn(
     control: torch.Tensor,
-    patches: CoveragePatches,
+    ink: torch.Tensor,
     image: torch.Tensor,
     target: torch.Tensor,
     length_px: float,
@@ -172,9 +176,6 @@ def _respawn(
     A stroke that slid off the canvas, shrank to nothing or ended where no gradient reaches it is wasted;
     starting it again where ink is missing puts it back to work. Its Adam moments are reset with it.
     """
-    ink = torch.zeros(len(control), device=control.device).index_add_(
-        0, patches.stroke, patches.coverage.detach().sum(dim=1)
-    )
     expected = config.stroke_width_px * max(length_px, config.stroke_width_px)
     dead = (ink < RESPAWN_INK_FRACTION * expected).nonzero()[:, 0]
     if len(dead) == 0:

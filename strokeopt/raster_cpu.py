@@ -53,6 +53,47 @@ def _nearest(poly, s, cx, cy):
     return best, best_k, best_t, best_vx, best_vy
 
 
+def _row_span(poly, s, cy, reach, x0, tile):
+    """Columns [first, last) of a tile row (centre height ``cy``, left edge ``x0``) that may be within reach.
+
+    For each segment, the part whose height is within ``reach`` of the row spans some x range; grown by
+    ``reach`` and joined over segments, it holds every pixel centre of the row that the stroke can touch.
+    """
+    n_seg = max(poly.shape[1] - 1, 1)
+    lo = 1e30
+    hi = -1e30
+    for k in range(n_seg):
+        ax = poly[s, k, 0]
+        ay = poly[s, k, 1]
+        k1 = min(k + 1, poly.shape[1] - 1)
+        bx = poly[s, k1, 0]
+        by = poly[s, k1, 1]
+        dy = by - ay
+        if abs(dy) < 1e-9:
+            if abs(ay - cy) > reach:
+                continue
+            t0 = 0.0
+            t1 = 1.0
+        else:
+            t0 = (cy - reach - ay) / dy
+            t1 = (cy + reach - ay) / dy
+            if t0 > t1:
+                t0, t1 = t1, t0
+            t0 = max(t0, 0.0)
+            t1 = min(t1, 1.0)
+            if t0 > t1:
+                continue
+        xa = ax + t0 * (bx - ax)
+        xb = ax + t1 * (bx - ax)
+        lo = min(lo, min(xa, xb) - reach)
+        hi = max(hi, max(xa, xb) + reach)
+    if hi < lo:
+        return 0, 0
+    first = max(0, int(math.ceil(lo - x0 - 0.5)))
+    last = min(tile, int(math.floor(hi - x0 - 0.5)) + 1)
+    return first, max(first, last)
+
+
 def _coverage_kernel(poly, widths, stroke, tile_y, tile_x, tile, filter_px, coverage):
     """Box-filtered coverage of each patch pixel by its stroke."""
     half_f = filter_px / 2.0
@@ -113,11 +154,109 @@ def _backward_kernel(grad, coverage, poly, widths, stroke, tile_y, tile_x, tile,
                     grad_widths[c, s] += g * ((0.5 if hi_open else 0.0) + (0.5 if lo_open else 0.0)) / filter_px
 
 
+def _pixel_coverage(d2, half_w, half_f, filter_px):
+    """(coverage, d(coverage)/d(distance), d(coverage)/d(width), distance) of a pixel at squared distance d2."""
+    d = math.sqrt(d2 + 1e-12)
+    hi_open = d + half_w < half_f
+    lo_open = d - half_w > -half_f
+    hi = d + half_w if hi_open else half_f
+    lo = d - half_w if lo_open else -half_f
+    if hi <= lo:
+        return 0.0, 0.0, 0.0, d
+    dc_dd = ((1.0 if hi_open else 0.0) - (1.0 if lo_open else 0.0)) / filter_px
+    dc_dw = ((0.5 if hi_open else 0.0) + (0.5 if lo_open else 0.0)) / filter_px
+    return (hi - lo) / filter_px, dc_dd, dc_dw, d
+
+
+def _ink_kernel(
+    poly, widths, opacity, stroke, tile_y, tile_x, tile, filter_px, padded_width, min_t, log_t, ink, coverage
+):
+    """Add every patch pixel's log(1 - opacity * coverage) into ``log_t`` and its coverage into ``ink``.
+
+    ``coverage`` (patches, tile * tile) keeps each pixel's coverage so the backward pass can skip bare pixels.
+
+    ``log_t`` (chunks, pixels) and ``ink`` (chunks, strokes) hold one buffer per chunk of patches, so that
+    threads never add into the same memory; the caller sums them.
+    """
+    half_f = filter_px / 2.0
+    chunks = log_t.shape[0]
+    count = stroke.shape[0]
+    for c in numba.prange(chunks):
+        for p in range(c * count // chunks, (c + 1) * count // chunks):
+            s = stroke[p]
+            half_w = widths[s] / 2.0
+            reach = half_w + half_f
+            reach2 = reach * reach
+            for j in range(tile * tile):
+                coverage[p, j] = 0.0
+            for iy in range(tile):
+                py = tile_y[p] * tile + iy
+                first, last = _row_span(poly, s, py + 0.5, reach, tile_x[p] * tile, tile)
+                for ix in range(first, last):
+                    px = tile_x[p] * tile + ix
+                    d2, _, _, _, _ = _nearest(poly, s, px + 0.5, py + 0.5)
+                    if d2 >= reach2:
+                        continue
+                    cov, _, _, _ = _pixel_coverage(d2, half_w, half_f, filter_px)
+                    if cov == 0.0:
+                        continue
+                    coverage[p, iy * tile + ix] = cov
+                    log_t[c, py * padded_width + px] += math.log(max(1.0 - opacity[s] * cov, min_t))
+                    ink[c, s] += cov
+
+
+def _ink_backward_kernel(
+    grad, coverage, poly, widths, opacity, stroke, tile_y, tile_x, tile, filter_px, padded_width, min_t,
+    grad_poly, grad_widths, grad_opacity,
+):
+    """Chain rule from d(loss)/d(log transmittance) per pixel to the points, widths and opacities."""
+    half_f = filter_px / 2.0
+    n_points = poly.shape[1]
+    chunks = grad_poly.shape[0]
+    count = stroke.shape[0]
+    for c in numba.prange(chunks):
+        for p in range(c * count // chunks, (c + 1) * count // chunks):
+            s = stroke[p]
+            half_w = widths[s] / 2.0
+            reach = half_w + half_f
+            reach2 = reach * reach
+            alpha = opacity[s]
+            for iy in range(tile):
+                py = tile_y[p] * tile + iy
+                first, last = _row_span(poly, s, py + 0.5, reach, tile_x[p] * tile, tile)
+                for ix in range(first, last):
+                    px = tile_x[p] * tile + ix
+                    g = grad[py * padded_width + px]
+                    if g == 0.0 or coverage[p, iy * tile + ix] == 0.0:
+                        continue
+                    d2, k, t, vx, vy = _nearest(poly, s, px + 0.5, py + 0.5)
+                    if d2 >= reach2:
+                        continue
+                    cov, dc_dd, dc_dw, d = _pixel_coverage(d2, half_w, half_f, filter_px)
+                    remaining = 1.0 - alpha * cov
+                    if cov == 0.0 or remaining <= min_t:
+                        continue
+                    g_cov = -g * alpha / remaining  # d log(1 - a c) / dc = -a / (1 - a c)
+                    grad_opacity[c, s] += -g * cov / remaining
+                    grad_widths[c, s] += g_cov * dc_dw
+                    gx = -g_cov * dc_dd * vx / d
+                    gy = -g_cov * dc_dd * vy / d
+                    k1 = min(k + 1, n_points - 1)
+                    grad_poly[c, s, k, 0] += gx * (1.0 - t)
+                    grad_poly[c, s, k, 1] += gy * (1.0 - t)
+                    grad_poly[c, s, k1, 0] += gx * t
+                    grad_poly[c, s, k1, 1] += gy * t
+
+
 if AVAILABLE:
     # numba's OpenMP layer spins its own threads beside torch's and the two starve each other on few cores
     numba.config.THREADING_LAYER = "workqueue"
-    _nearest = numba.njit(inline="always", cache=True)(_nearest)
+    _nearest = numba.njit(inline="always", fastmath=True, cache=True)(_nearest)
+    _pixel_coverage = numba.njit(inline="always", cache=True)(_pixel_coverage)
+    _row_span = numba.njit(inline="always", fastmath=True, cache=True)(_row_span)
     _coverage_kernel = numba.njit(parallel=True, cache=True)(_coverage_kernel)
+    _ink_kernel = numba.njit(parallel=True, fastmath=True, cache=True)(_ink_kernel)
+    _ink_backward_kernel = numba.njit(parallel=True, fastmath=True, cache=True)(_ink_backward_kernel)
     _backward_kernel = numba.njit(parallel=True, cache=True)(_backward_kernel)
 
 
@@ -147,4 +286,49 @@ class PatchCoverage(torch.autograd.Function):
             torch.from_numpy(grad_poly.sum(axis=0)).to(dtype),
             torch.from_numpy(grad_widths.sum(axis=0)).to(dtype),
             None, None, None, None, None,
+        )
+
+
+class InkLogTransmittance(torch.autograd.Function):
+    """Order-independent ink in one pass: log transmittance (padded H x W) and each stroke's ink (N,).
+
+    The same result as compositing ``PatchCoverage`` patches with ``render.composite_ink``, without
+    materialising a value per patch pixel; the ink sums carry no gradient.
+    """
+
+    @staticmethod
+    def forward(ctx, polylines, widths, opacity, stroke, tile_y, tile_x, tile: int, filter_px: float,
+                padded_shape: tuple[int, int], min_t: float):
+        poly = polylines.detach().contiguous().numpy()
+        w = widths.detach().contiguous().numpy()
+        a = opacity.detach().contiguous().numpy()
+        arrays = (stroke.numpy(), tile_y.numpy(), tile_x.numpy())
+        chunks = numba.get_num_threads()
+        hp, wp = padded_shape
+        log_t = np.zeros((chunks, hp * wp), dtype=poly.dtype)
+        ink = np.zeros((chunks, len(w)), dtype=poly.dtype)
+        coverage = np.empty((len(arrays[0]), tile * tile), dtype=poly.dtype)
+        _ink_kernel(poly, w, a, *arrays, tile, float(filter_px), wp, min_t, log_t, ink, coverage)
+        ctx.arrays = (coverage, poly, w, a, *arrays)
+        ctx.settings = (tile, float(filter_px), wp, min_t, polylines.dtype)
+        ink_sum = torch.from_numpy(ink.sum(axis=0))
+        ctx.mark_non_differentiable(ink_sum)
+        return torch.from_numpy(log_t.sum(axis=0)).reshape(hp, wp), ink_sum
+
+    @staticmethod
+    def backward(ctx, grad_log_t, _grad_ink):
+        coverage, poly, w, a, stroke, tile_y, tile_x = ctx.arrays
+        tile, filter_px, wp, min_t, dtype = ctx.settings
+        chunks = numba.get_num_threads()
+        grad_poly = np.zeros((chunks, *poly.shape), dtype=poly.dtype)
+        grad_widths = np.zeros((chunks, *w.shape), dtype=poly.dtype)
+        grad_opacity = np.zeros((chunks, *a.shape), dtype=poly.dtype)
+        grad = grad_log_t.detach().contiguous().reshape(-1).numpy().astype(poly.dtype, copy=False)
+        _ink_backward_kernel(grad, coverage, poly, w, a, stroke, tile_y, tile_x, tile, filter_px, wp, min_t,
+                             grad_poly, grad_widths, grad_opacity)
+        return (
+            torch.from_numpy(grad_poly.sum(axis=0)).to(dtype),
+            torch.from_numpy(grad_widths.sum(axis=0)).to(dtype),
+            torch.from_numpy(grad_opacity.sum(axis=0)).to(dtype),
+            None, None, None, None, None, None, None,
         )

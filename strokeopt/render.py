@@ -145,3 +145,27 @@ def composite_ink(patches: CoveragePatches, opacity: torch.Tensor | float = 1.0)
     total = torch.zeros(hp * wp, dtype=patches.coverage.dtype, device=patches.coverage.device)
     total = total.index_add(0, patches.pixel.reshape(-1), log_t.reshape(-1))
     return total.reshape(hp, wp)[: patches.height_px, : patches.width_px].exp()
+
+
+def render_ink(
+    raster: SoftRasteriser, polylines: torch.Tensor, widths_px: torch.Tensor, filter_px: float,
+    opacity: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Order-independent ink of polylines: the (H, W) transmittance and each stroke's ink (coverage sum).
+
+    On the CPU with numba this runs fused (no per-pixel tensors); elsewhere it composites the patches.
+    """
+    if opacity is None:
+        opacity = torch.ones(len(polylines), dtype=polylines.dtype, device=polylines.device)
+    if not raster._use_numba(polylines):
+        patches = raster.patches(polylines, widths_px, filter_px)
+        ink = torch.zeros(len(polylines), dtype=polylines.dtype, device=polylines.device)
+        ink = ink.index_add(0, patches.stroke, patches.coverage.detach().sum(dim=1))
+        return composite_ink(patches, opacity), ink
+    reach = (widths_px + filter_px) / 2
+    stroke, tile_y, tile_x = raster._tiles_in_reach(polylines.detach(), reach.detach())
+    padded = (raster.tiles_y * raster.tile_px, raster.tiles_x * raster.tile_px)
+    log_t, ink = raster_cpu.InkLogTransmittance.apply(
+        polylines, widths_px, opacity, stroke, tile_y, tile_x, raster.tile_px, filter_px, padded, _MIN_TRANSMITTANCE
+    )
+    return log_t[: raster.height_px, : raster.width_px].exp(), ink

@@ -111,3 +111,23 @@ def test_the_compiled_cpu_renderer_matches_the_torch_one_in_value_and_gradient(p
     assert torch.allclose(img_t, img_n, atol=1e-9)
     assert torch.allclose(gp_t, gp_n, atol=1e-7)
     assert torch.allclose(gw_t, gw_n, atol=1e-7)
+
+
+@pytest.mark.parametrize("points_per_stroke", [1, 2, 13])
+def test_fused_cpu_ink_matches_compositing_the_patches(points_per_stroke):
+    from strokeopt.render import render_ink
+
+    torch.manual_seed(2)
+    n = 40
+    polylines = (torch.rand(n, 1, 2) * 40 + torch.randn(n, points_per_stroke, 2).cumsum(1) * 3).double()
+    widths = (torch.rand(n) * 2 + 0.2).double()
+    opacity = (torch.rand(n) * 0.8 + 0.1).double()
+    target = torch.rand(48, 40).double()
+    results = []
+    for backend in ("torch", "numba"):
+        params = [t.clone().requires_grad_(True) for t in (polylines, widths, opacity)]
+        image, ink = render_ink(SoftRasteriser(48, 40, backend=backend), params[0], params[1], 2.0, params[2])
+        (image - target).square().sum().backward()
+        results.append((image.detach(), ink, *(p.grad for p in params)))
+    for torch_value, numba_value in zip(*results):
+        assert torch.allclose(torch_value, numba_value, atol=1e-8)
