@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -16,21 +17,39 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def gaussian_blur(image: torch.Tensor, sigma_px: float) -> torch.Tensor:
-    """Separable Gaussian blur of an (..., H, W) tensor with reflect padding.
+    """Separable Gaussian blur of an (..., H, W) tensor; near the border the kernel is renormalised.
 
-    Written as a weighted sum of shifted views: for one-channel images this is several times faster on
-    the CPU than conv2d, forwards and backwards, and the optimiser calls it every iteration.
+    Written as a weighted sum of shifted views of a zero-padded copy, divided by the same sum over ones:
+    for one-channel images this is several times faster on the CPU than conv2d or reflect padding,
+    forwards and backwards, and the optimiser calls it every iteration.
     """
+    height, width = image.shape[-2:]
     radius = max(1, math.ceil(3 * sigma_px))
+    weights = _gaussian_weights(sigma_px, radius)
+    flat = image.reshape(-1, height, width)
+    out = _blur_zero_padded(flat, weights, radius) / _border_weight(height, width, sigma_px, image.dtype, image.device)
+    return out.reshape(image.shape)
+
+
+def _gaussian_weights(sigma_px: float, radius: int) -> list[float]:
     x = torch.arange(-radius, radius + 1, dtype=torch.float64)
     weights = torch.exp(-(x**2) / (2 * sigma_px**2))
-    weights = (weights / weights.sum()).tolist()
-    batch = image.reshape(-1, 1, *image.shape[-2:])
-    padded = F.pad(batch, (radius, radius, radius, radius), mode="reflect")[:, 0]
-    height, width = image.shape[-2:]
+    return (weights / weights.sum()).tolist()
+
+
+def _blur_zero_padded(batch: torch.Tensor, weights: list[float], radius: int) -> torch.Tensor:
+    height, width = batch.shape[-2:]
+    padded = F.pad(batch, (radius, radius, radius, radius))
     rows = sum(w * padded[:, :, k : k + width] for k, w in enumerate(weights))
-    out = sum(w * rows[:, k : k + height, :] for k, w in enumerate(weights))
-    return out.reshape(image.shape)
+    return sum(w * rows[:, k : k + height, :] for k, w in enumerate(weights))
+
+
+@functools.lru_cache(maxsize=32)
+def _border_weight(height: int, width: int, sigma_px: float, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """How much of the Gaussian falls inside the image at each pixel (1 away from the border)."""
+    radius = max(1, math.ceil(3 * sigma_px))
+    ones = torch.ones(1, height, width, dtype=dtype, device=device)
+    return _blur_zero_padded(ones, _gaussian_weights(sigma_px, radius), radius)
 
 
 def ssim(a: np.ndarray, b: np.ndarray) -> float:

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from strokeopt import raster_cpu
 from strokeopt.losses import DEFAULT_CONTENT_LAYER, DEFAULT_VGG_LAYERS, ImageLoss, parse_loss
 from strokeopt.primitives import initial_control_points, polyline
 from strokeopt.render import SoftRasteriser, composite_ink, render_ink
@@ -94,9 +95,14 @@ def fit_strokes(target: np.ndarray, config: FitConfig) -> FitResult:
     """Fit ``config.strokes`` strokes to a grayscale target (H, W) in [0, 1], white = paper."""
     # Adam's second moments of tiny gradients underflow into denormals, which are ~50x slower on CPUs.
     flushed = torch.set_flush_denormal(True)
+    torch_threads = torch.get_num_threads()
+    if pick_device(config.device).type == "cpu" and raster_cpu.AVAILABLE:
+        # the compiled rasteriser does the heavy lifting on every core; torch's idle pool would spin against it
+        torch.set_num_threads(1)
     try:
         return _fit(target, config)
     finally:
+        torch.set_num_threads(torch_threads)
         if flushed:
             torch.set_flush_denormal(False)
 
@@ -115,7 +121,7 @@ def _fit(target: np.ndarray, config: FitConfig) -> FitResult:
     control = control.to(device).requires_grad_(True)
     widths = torch.full((config.strokes,), config.stroke_width_px, device=device)
     raster = SoftRasteriser(height, width)
-    optimiser = torch.optim.Adam([control], lr=config.learning_rate * scale)
+    optimiser = torch.optim.Adam([control], lr=config.learning_rate * scale, fused=True)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=max(1, config.iters), eta_min=0.0)
     image_loss = ImageLoss(target_t, parse_loss(config.loss), config.vgg_layers, config.content_layer, config.vgg_weights)
     limits = torch.tensor([width, height], dtype=torch.float32, device=device)

@@ -94,6 +94,56 @@ def _row_span(poly, s, cy, reach, x0, tile):
     return first, max(first, last)
 
 
+def _tiles_kernel(poly, reach, tile, tiles_y, tiles_x, width, height, stroke, tile_y, tile_x):
+    """Fill (stroke, tile_y, tile_x) with the tiles whose centre is within reach + half a tile diagonal of
+    the stroke, in stroke order; returns how many were written (the arrays are sized for the worst case)."""
+    count = 0
+    half_diagonal = tile * 0.7072
+    for s in range(poly.shape[0]):
+        lo_x = 1e30
+        lo_y = 1e30
+        hi_x = -1e30
+        hi_y = -1e30
+        for k in range(poly.shape[1]):
+            lo_x = min(lo_x, poly[s, k, 0])
+            hi_x = max(hi_x, poly[s, k, 0])
+            lo_y = min(lo_y, poly[s, k, 1])
+            hi_y = max(hi_y, poly[s, k, 1])
+        r = reach[s]
+        if hi_x + r <= 0 or hi_y + r <= 0 or lo_x - r >= width or lo_y - r >= height:
+            continue
+        tx0 = min(max(int(math.floor((lo_x - r) / tile)), 0), tiles_x - 1)
+        tx1 = min(max(int(math.floor((hi_x + r) / tile)), 0), tiles_x - 1)
+        ty0 = min(max(int(math.floor((lo_y - r) / tile)), 0), tiles_y - 1)
+        ty1 = min(max(int(math.floor((hi_y + r) / tile)), 0), tiles_y - 1)
+        limit2 = (r + half_diagonal) ** 2
+        for ty in range(ty0, ty1 + 1):
+            for tx in range(tx0, tx1 + 1):
+                d2, _, _, _, _ = _nearest(poly, s, (tx + 0.5) * tile, (ty + 0.5) * tile)
+                if d2 <= limit2:
+                    stroke[count] = s
+                    tile_y[count] = ty
+                    tile_x[count] = tx
+                    count += 1
+    return count
+
+
+def tiles_in_reach(
+    polylines: np.ndarray, reach: np.ndarray, tile: int, tiles_y: int, tiles_x: int, width: int, height: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(stroke, tile_y, tile_x) of every tile some pixel of each stroke could touch, as the torch path finds."""
+    lo = polylines.min(axis=1) - reach[:, None]
+    hi = polylines.max(axis=1) + reach[:, None]
+    span_x = np.clip(np.floor(hi[:, 0] / tile), 0, tiles_x - 1) - np.clip(np.floor(lo[:, 0] / tile), 0, tiles_x - 1)
+    span_y = np.clip(np.floor(hi[:, 1] / tile), 0, tiles_y - 1) - np.clip(np.floor(lo[:, 1] / tile), 0, tiles_y - 1)
+    worst = int(((span_x + 1) * (span_y + 1)).sum())
+    stroke = np.empty(worst, dtype=np.int64)
+    tile_y = np.empty(worst, dtype=np.int64)
+    tile_x = np.empty(worst, dtype=np.int64)
+    count = _tiles_kernel(polylines, reach, tile, tiles_y, tiles_x, width, height, stroke, tile_y, tile_x)
+    return stroke[:count], tile_y[:count], tile_x[:count]
+
+
 def _coverage_kernel(poly, widths, stroke, tile_y, tile_x, tile, filter_px, coverage):
     """Box-filtered coverage of each patch pixel by its stroke."""
     half_f = filter_px / 2.0
@@ -254,6 +304,7 @@ if AVAILABLE:
     _nearest = numba.njit(inline="always", fastmath=True, cache=True)(_nearest)
     _pixel_coverage = numba.njit(inline="always", cache=True)(_pixel_coverage)
     _row_span = numba.njit(inline="always", fastmath=True, cache=True)(_row_span)
+    _tiles_kernel = numba.njit(fastmath=True, cache=True)(_tiles_kernel)
     _coverage_kernel = numba.njit(parallel=True, cache=True)(_coverage_kernel)
     _ink_kernel = numba.njit(parallel=True, fastmath=True, cache=True)(_ink_kernel)
     _ink_backward_kernel = numba.njit(parallel=True, fastmath=True, cache=True)(_ink_backward_kernel)

@@ -115,6 +115,12 @@ class SoftRasteriser:
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(stroke, tile_y, tile_x) for every tile that some pixel of the stroke could touch."""
         t = self.tile_px
+        if self._use_numba(polylines):
+            found = raster_cpu.tiles_in_reach(
+                polylines.contiguous().numpy(), reach.contiguous().numpy(), t, self.tiles_y, self.tiles_x,
+                self.width_px, self.height_px,
+            )
+            return tuple(torch.from_numpy(a) for a in found)
         lo = polylines.amin(dim=1) - reach[:, None]
         hi = polylines.amax(dim=1) + reach[:, None]
         visible = (hi[:, 0] > 0) & (hi[:, 1] > 0) & (lo[:, 0] < self.width_px) & (lo[:, 1] < self.height_px)

@@ -131,3 +131,12 @@ def test_fused_cpu_ink_matches_compositing_the_patches(points_per_stroke):
         results.append((image.detach(), ink, *(p.grad for p in params)))
     for torch_value, numba_value in zip(*results):
         assert torch.allclose(torch_value, numba_value, atol=1e-8)
+
+
+def test_both_backends_find_the_same_tiles():
+    torch.manual_seed(3)
+    polylines = torch.rand(60, 5, 2) * 90 - 10  # some reach past the canvas edges
+    reach = torch.rand(60) * 3
+    found = [SoftRasteriser(64, 72, backend=b)._tiles_in_reach(polylines, reach) for b in ("torch", "numba")]
+    for a, b in zip(*found):
+        assert torch.equal(a, b)
