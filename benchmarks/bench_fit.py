@@ -17,7 +17,11 @@ import statistics
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_PHOTOS = [ROOT / "examples" / "astronaut.png", *sorted((ROOT / "benchmarks" / "photos").iterdir())]
+PHOTO_SUFFIXES = (".png", ".jpg", ".jpeg")
+DEFAULT_PHOTOS = [
+    ROOT / "examples" / "astronaut.png",
+    *sorted(p for p in (ROOT / "benchmarks" / "photos").iterdir() if p.suffix.lower() in PHOTO_SUFFIXES),
+]
 DEFAULT_RUNS = ["line:1000", "cubic:500", "dot:2000"]
 
 

@@ -25,7 +25,7 @@ PHOTO = Path(__file__).resolve().parent / "astronaut.png"
 
 PRIMITIVE_RUNS = [
     ("1500 lines", dict(primitive="line", strokes=1500)),
-    ("500 cubic Béziers", dict(primitive="cubic", strokes=500)),
+    ("500 cubic Beziers", dict(primitive="cubic", strokes=500)),
     ("400 Catmull-Rom chains", dict(primitive="catmull-rom", strokes=400)),
     ("4000 dots", dict(primitive="dot", strokes=4000, stroke_width_px=2.5)),
 ]
@@ -49,7 +49,7 @@ def sheet(runs: list[tuple[str, dict]], size: int, iters: int, seed: int) -> "PI
     target = load_grayscale(PHOTO, size)
     panels = [("target", to_image(target))]
     for title, settings in runs:
-        config = FitConfig(**{"iters": iters, "seed": seed, "stroke_width_px": 1.0, **settings})
+        config = FitConfig(**{"iters": iters, "seed": seed, "stroke_width_px": 1.0, "progress": False, **settings})
         result = fit_strokes(target, config)
         b_ssim, b_psnr = blurred_scores(result.render, target)
         panels.append((f"{title}: SSIM {b_ssim:.2f}, {b_psnr:.1f} dB", to_image(result.render)))

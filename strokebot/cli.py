@@ -49,6 +49,9 @@ def _fit_options(f):
                      help="Optimisation steps."),
         click.option("--size", "size_px", type=click.IntRange(8, 4096), default=128, show_default=True,
                      help="Fit resolution: the picture's longer side in pixels."),
+        click.option("--stroke-width-px", type=click.FloatRange(0.05, 100), default=None,
+                     help="Stroke width in fit pixels, overriding the pen's width (for pixel-space work; the "
+                          "plotter still draws with its pen)."),
         click.option("--loss", default="tone", show_default=True,
                      help="What 'close to the picture' means: mse, tone (MSE of blurred images), vgg, lpips, "
                           "content (one VGG layer: Nakano's intrinsic style transfer), or a weighted sum such as "
@@ -77,6 +80,7 @@ def _fit_options_from(kwargs: dict) -> pipeline.FitOptions:
         seed=kwargs["seed"],
         device=kwargs["device"],
         loss=kwargs["loss"],
+        stroke_width_px=kwargs["stroke_width_px"],
         vgg_layers=parse_vgg_layers(kwargs["vgg_layers"]),
         vgg_weights=kwargs["vgg_weights"],
         progress=not kwargs["quiet"],

@@ -40,6 +40,7 @@ class FitOptions:
     seed: int = 0
     device: str = "auto"
     loss: str = "tone"
+    stroke_width_px: float | None = None  # None: the profile's first pen at the fit resolution
     vgg_layers: tuple[str, ...] = DEFAULT_VGG_LAYERS
     vgg_weights: str | None = None
     progress: bool = True
@@ -109,7 +110,7 @@ def fit_image(image_path: str | Path, profile: MachineProfile, options: FitOptio
     target = load_grayscale(image_path, options.size_px)
     height, width = target.shape
     mm_per_px = canvas_mm_per_px(profile, width, height)
-    pen_width_px = profile.pens[0].width_mm / mm_per_px
+    pen_width_px = options.stroke_width_px or profile.pens[0].width_mm / mm_per_px
     config = FitConfig(
         strokes=options.strokes,
         primitive=options.primitive,

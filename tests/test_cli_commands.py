@@ -112,3 +112,11 @@ def test_bad_input_gets_one_error_line_exit_2_and_no_output(run_cli, tmp_path, c
 def _write(path, text):
     path.write_text(text)
     return path
+
+
+def test_stroke_width_in_pixels_overrides_the_pen(run_cli, small_photo, tmp_path):
+    proc = run_cli("fit", small_photo, "-o", tmp_path, "--strokes", "30", "--iters", "3", "--size", "32",
+                   "--stroke-width-px", "2.5", "--primitive", "catmull-rom", "--quiet")
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads((tmp_path / "fit.json").read_text())
+    assert report["pen_width_px"] == 2.5 and report["primitive"] == "catmull-rom"
