@@ -17,7 +17,7 @@ from tqdm import tqdm
 from strokeopt import raster_cpu
 from strokeopt.losses import DEFAULT_CONTENT_LAYER, DEFAULT_VGG_LAYERS, ImageLoss, parse_loss
 from strokeopt.primitives import initial_control_points, polyline
-from strokeopt.render import SoftRasteriser, composite_ink, render_ink
+from strokeopt.render import SoftRasteriser, render_ink
 from strokeopt.strokes import PRIMITIVES, StrokeSet
 
 DEVICES = ("auto", "cpu", "cuda")
@@ -87,7 +87,7 @@ def render_strokes(strokes: StrokeSet, width_px: float, filter_px: float = 1.0) 
     raster = SoftRasteriser(strokes.height_px, strokes.width_px)
     widths = torch.full((len(strokes),), float(width_px))
     with torch.no_grad():
-        image = composite_ink(raster.patches(polyline(strokes.primitive, control), widths, filter_px))
+        image, _ = render_ink(raster, polyline(strokes.primitive, control), widths, filter_px)
     return image.numpy()
 
 
