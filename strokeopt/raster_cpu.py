@@ -219,14 +219,14 @@ def _pixel_coverage(d2, half_w, half_f, filter_px):
 
 
 def _ink_kernel(
-    poly, widths, opacity, stroke, tile_y, tile_x, tile, filter_px, padded_width, min_t, log_t, ink, coverage
+    poly, widths, absorb, stroke, tile_y, tile_x, tile, filter_px, padded_width, min_t, log_t, ink, coverage
 ):
-    """Add every patch pixel's log(1 - opacity * coverage) into ``log_t`` and its coverage into ``ink``.
+    """Add every patch pixel's log(1 - absorbance * coverage), per channel, into ``log_t``; coverage into ``ink``.
 
+    ``absorb`` (strokes, channels) is how much light of each channel a stroke's ink takes away.
     ``coverage`` (patches, tile * tile) keeps each pixel's coverage so the backward pass can skip bare pixels.
-
-    ``log_t`` (chunks, pixels) and ``ink`` (chunks, strokes) hold one buffer per chunk of patches, so that
-    threads never add into the same memory; the caller sums them.
+    ``log_t`` (chunks, channels, pixels) and ``ink`` (chunks, strokes) hold one buffer per chunk of patches,
+    so that threads never add into the same memory; the caller sums them.
     """
     half_f = filter_px / 2.0
     chunks = log_t.shape[0]
@@ -251,15 +251,16 @@ def _ink_kernel(
                     if cov == 0.0:
                         continue
                     coverage[p, iy * tile + ix] = cov
-                    log_t[c, py * padded_width + px] += math.log(max(1.0 - opacity[s] * cov, min_t))
+                    for ch in range(absorb.shape[1]):
+                        log_t[c, ch, py * padded_width + px] += math.log(max(1.0 - absorb[s, ch] * cov, min_t))
                     ink[c, s] += cov
 
 
 def _ink_backward_kernel(
-    grad, coverage, poly, widths, opacity, stroke, tile_y, tile_x, tile, filter_px, padded_width, min_t,
-    grad_poly, grad_widths, grad_opacity,
+    grad, coverage, poly, widths, absorb, stroke, tile_y, tile_x, tile, filter_px, padded_width, min_t,
+    grad_poly, grad_widths, grad_absorb,
 ):
-    """Chain rule from d(loss)/d(log transmittance) per pixel to the points, widths and opacities."""
+    """Chain rule from d(loss)/d(log transmittance) per channel and pixel to points, widths and absorbances."""
     half_f = filter_px / 2.0
     n_points = poly.shape[1]
     chunks = grad_poly.shape[0]
@@ -270,24 +271,30 @@ def _ink_backward_kernel(
             half_w = widths[s] / 2.0
             reach = half_w + half_f
             reach2 = reach * reach
-            alpha = opacity[s]
             for iy in range(tile):
                 py = tile_y[p] * tile + iy
                 first, last = _row_span(poly, s, py + 0.5, reach, tile_x[p] * tile, tile)
                 for ix in range(first, last):
                     px = tile_x[p] * tile + ix
-                    g = grad[py * padded_width + px]
-                    if g == 0.0 or coverage[p, iy * tile + ix] == 0.0:
+                    pixel = py * padded_width + px
+                    if coverage[p, iy * tile + ix] == 0.0:
                         continue
                     d2, k, t, vx, vy = _nearest(poly, s, px + 0.5, py + 0.5)
                     if d2 >= reach2:
                         continue
                     cov, dc_dd, dc_dw, d = _pixel_coverage(d2, half_w, half_f, filter_px)
-                    remaining = 1.0 - alpha * cov
-                    if cov == 0.0 or remaining <= min_t:
+                    if cov == 0.0:
                         continue
-                    g_cov = -g * alpha / remaining  # d log(1 - a c) / dc = -a / (1 - a c)
-                    grad_opacity[c, s] += -g * cov / remaining
+                    g_cov = 0.0
+                    for ch in range(absorb.shape[1]):
+                        g = grad[ch, pixel]
+                        remaining = 1.0 - absorb[s, ch] * cov
+                        if g == 0.0 or remaining <= min_t:
+                            continue
+                        g_cov -= g * absorb[s, ch] / remaining  # d log(1 - a c) / dc = -a / (1 - a c)
+                        grad_absorb[c, s, ch] -= g * cov / remaining
+                    if g_cov == 0.0:
+                        continue
                     grad_widths[c, s] += g_cov * dc_dw
                     gx = -g_cov * dc_dd * vx / d
                     gy = -g_cov * dc_dd * vy / d
@@ -341,22 +348,23 @@ class PatchCoverage(torch.autograd.Function):
 
 
 class InkLogTransmittance(torch.autograd.Function):
-    """Order-independent ink in one pass: log transmittance (padded H x W) and each stroke's ink (N,).
+    """Order-independent ink in one pass: log transmittance (channels, padded H, padded W) and each stroke's ink.
 
-    The same result as compositing ``PatchCoverage`` patches with ``render.composite_ink``, without
-    materialising a value per patch pixel; the ink sums carry no gradient.
+    ``absorb`` (N, C) is each stroke's absorbance per channel (opacity x (1 - ink colour); one channel of 1s
+    for a black pen on grayscale). The same result as compositing ``PatchCoverage`` patches with
+    ``render.composite_ink``, without materialising a value per patch pixel; the ink sums carry no gradient.
     """
 
     @staticmethod
-    def forward(ctx, polylines, widths, opacity, stroke, tile_y, tile_x, tile: int, filter_px: float,
+    def forward(ctx, polylines, widths, absorb, stroke, tile_y, tile_x, tile: int, filter_px: float,
                 padded_shape: tuple[int, int], min_t: float):
         poly = polylines.detach().contiguous().numpy()
         w = widths.detach().contiguous().numpy()
-        a = opacity.detach().contiguous().numpy()
+        a = absorb.detach().contiguous().numpy()
         arrays = (stroke.numpy(), tile_y.numpy(), tile_x.numpy())
         chunks = numba.get_num_threads()
         hp, wp = padded_shape
-        log_t = np.zeros((chunks, hp * wp), dtype=poly.dtype)
+        log_t = np.zeros((chunks, a.shape[1], hp * wp), dtype=poly.dtype)
         ink = np.zeros((chunks, len(w)), dtype=poly.dtype)
         coverage = np.empty((len(arrays[0]), tile * tile), dtype=poly.dtype)
         _ink_kernel(poly, w, a, *arrays, tile, float(filter_px), wp, min_t, log_t, ink, coverage)
@@ -364,7 +372,7 @@ class InkLogTransmittance(torch.autograd.Function):
         ctx.settings = (tile, float(filter_px), wp, min_t, polylines.dtype)
         ink_sum = torch.from_numpy(ink.sum(axis=0))
         ctx.mark_non_differentiable(ink_sum)
-        return torch.from_numpy(log_t.sum(axis=0)).reshape(hp, wp), ink_sum
+        return torch.from_numpy(log_t.sum(axis=0)).reshape(a.shape[1], hp, wp), ink_sum
 
     @staticmethod
     def backward(ctx, grad_log_t, _grad_ink):
@@ -373,13 +381,13 @@ class InkLogTransmittance(torch.autograd.Function):
         chunks = numba.get_num_threads()
         grad_poly = np.zeros((chunks, *poly.shape), dtype=poly.dtype)
         grad_widths = np.zeros((chunks, *w.shape), dtype=poly.dtype)
-        grad_opacity = np.zeros((chunks, *a.shape), dtype=poly.dtype)
-        grad = grad_log_t.detach().contiguous().reshape(-1).numpy().astype(poly.dtype, copy=False)
+        grad_absorb = np.zeros((chunks, *a.shape), dtype=poly.dtype)
+        grad = grad_log_t.detach().contiguous().reshape(a.shape[1], -1).numpy().astype(poly.dtype, copy=False)
         _ink_backward_kernel(grad, coverage, poly, w, a, stroke, tile_y, tile_x, tile, filter_px, wp, min_t,
-                             grad_poly, grad_widths, grad_opacity)
+                             grad_poly, grad_widths, grad_absorb)
         return (
             torch.from_numpy(grad_poly.sum(axis=0)).to(dtype),
             torch.from_numpy(grad_widths.sum(axis=0)).to(dtype),
-            torch.from_numpy(grad_opacity.sum(axis=0)).to(dtype),
+            torch.from_numpy(grad_absorb.sum(axis=0)).to(dtype),
             None, None, None, None, None, None, None,
         )

@@ -143,35 +143,49 @@ class SoftRasteriser:
 def composite_ink(patches: CoveragePatches, opacity: torch.Tensor | float = 1.0) -> torch.Tensor:
     """Order-independent ink: transmittance multiplies, so log-transmittance is a sum over strokes.
 
-    Returns the (H, W) transmittance, 1 for bare paper and 0 for full ink.
+    ``opacity`` is a number, one value per stroke (N,) for a grayscale (H, W) result, or one absorbance per
+    stroke and channel (N, C) for a (C, H, W) result. 1 is bare paper, 0 full ink.
     """
-    alpha = opacity if isinstance(opacity, float) else opacity[patches.stroke][:, None]
-    log_t = torch.log((1.0 - alpha * patches.coverage).clamp_min(_MIN_TRANSMITTANCE))
+    if isinstance(opacity, float):
+        alpha = torch.full((1, 1, 1), opacity, dtype=patches.coverage.dtype, device=patches.coverage.device)
+    elif opacity.dim() == 1:
+        alpha = opacity[patches.stroke][None, :, None]
+    else:
+        alpha = opacity[patches.stroke].t()[:, :, None]  # (C, P, 1)
+    log_t = torch.log((1.0 - alpha * patches.coverage[None]).clamp_min(_MIN_TRANSMITTANCE))
     hp, wp = patches.padded_shape
-    total = torch.zeros(hp * wp, dtype=patches.coverage.dtype, device=patches.coverage.device)
-    total = total.index_add(0, patches.pixel.reshape(-1), log_t.reshape(-1))
-    return total.reshape(hp, wp)[: patches.height_px, : patches.width_px].exp()
+    channels = log_t.shape[0]
+    total = torch.zeros(channels, hp * wp, dtype=patches.coverage.dtype, device=patches.coverage.device)
+    total = total.index_add(1, patches.pixel.reshape(-1), log_t.reshape(channels, -1))
+    image = total.reshape(channels, hp, wp)[:, : patches.height_px, : patches.width_px].exp()
+    return image if isinstance(opacity, torch.Tensor) and opacity.dim() == 2 else image[0]
 
 
 def render_ink(
     raster: SoftRasteriser, polylines: torch.Tensor, widths_px: torch.Tensor, filter_px: float,
-    opacity: torch.Tensor | None = None,
+    absorb: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Order-independent ink of polylines: the (H, W) transmittance and each stroke's ink (coverage sum).
+    """Order-independent ink of polylines, and each stroke's ink (its coverage sum).
 
-    On the CPU with numba this runs fused (no per-pixel tensors); elsewhere it composites the patches.
+    Without ``absorb`` the strokes are black and the image is grayscale (H, W); with ``absorb`` (N, C),
+    each stroke's absorbance per channel, it is (C, H, W). On the CPU with numba this runs fused (no
+    per-pixel tensors); elsewhere it composites the patches.
     """
-    if opacity is None:
-        opacity = torch.ones(len(polylines), dtype=polylines.dtype, device=polylines.device)
+    channels = absorb if absorb is not None else torch.ones(
+        len(polylines), 1, dtype=polylines.dtype, device=polylines.device
+    )
     if not raster._use_numba(polylines):
         patches = raster.patches(polylines, widths_px, filter_px)
         ink = torch.zeros(len(polylines), dtype=polylines.dtype, device=polylines.device)
         ink = ink.index_add(0, patches.stroke, patches.coverage.detach().sum(dim=1))
-        return composite_ink(patches, opacity), ink
-    reach = (widths_px + filter_px) / 2
-    stroke, tile_y, tile_x = raster._tiles_in_reach(polylines.detach(), reach.detach())
-    padded = (raster.tiles_y * raster.tile_px, raster.tiles_x * raster.tile_px)
-    log_t, ink = raster_cpu.InkLogTransmittance.apply(
-        polylines, widths_px, opacity, stroke, tile_y, tile_x, raster.tile_px, filter_px, padded, _MIN_TRANSMITTANCE
-    )
-    return log_t[: raster.height_px, : raster.width_px].exp(), ink
+        image = composite_ink(patches, channels)
+    else:
+        reach = (widths_px + filter_px) / 2
+        stroke, tile_y, tile_x = raster._tiles_in_reach(polylines.detach(), reach.detach())
+        padded = (raster.tiles_y * raster.tile_px, raster.tiles_x * raster.tile_px)
+        log_t, ink = raster_cpu.InkLogTransmittance.apply(
+            polylines, widths_px, channels, stroke, tile_y, tile_x, raster.tile_px, filter_px, padded,
+            _MIN_TRANSMITTANCE,
+        )
+        image = log_t[:, : raster.height_px, : raster.width_px].exp()
+    return (image if absorb is not None else image[0]), ink

@@ -114,15 +114,15 @@ def test_the_compiled_cpu_renderer_matches_the_torch_one_in_value_and_gradient(p
 
 
 @pytest.mark.parametrize("points_per_stroke", [1, 2, 13])
-def test_fused_cpu_ink_matches_compositing_the_patches(points_per_stroke):
+def test_fused_cpu_ink_matches_compositing_the_patches_in_colour(points_per_stroke):
     from strokeopt.render import render_ink
 
     torch.manual_seed(2)
     n = 40
     polylines = (torch.rand(n, 1, 2) * 40 + torch.randn(n, points_per_stroke, 2).cumsum(1) * 3).double()
     widths = (torch.rand(n) * 2 + 0.2).double()
-    opacity = (torch.rand(n) * 0.8 + 0.1).double()
-    target = torch.rand(48, 40).double()
+    opacity = (torch.rand(n, 3) * 0.8 + 0.1).double()  # an absorbance per colour channel
+    target = torch.rand(3, 48, 40).double()
     results = []
     for backend in ("torch", "numba"):
         params = [t.clone().requires_grad_(True) for t in (polylines, widths, opacity)]
