@@ -12,6 +12,7 @@ import numpy as np
 import torch
 from svgpathtools import CubicBezier, Line, Path, QuadraticBezier
 
+from strokeopt.colour import rgb_to_hex
 from strokeopt.primitives import catmull_rom_to_cubics
 from strokeopt.strokes import StrokeSet
 
@@ -75,8 +76,18 @@ def strokes_to_svg(strokes: StrokeSet, mm_per_px: float, pens: Sequence[PenLike]
                 "stroke-linecap": "round",
             },
         )
-        for path, pen_index in zip(paths, strokes.pens):
+        for stroke, (path, pen_index) in enumerate(zip(paths, strokes.pens)):
             if pen_index == index:
-                ET.SubElement(group, f"{{{SVG_NS}}}path", {"d": path.d()})
+                ET.SubElement(group, f"{{{SVG_NS}}}path", {"d": path.d(), **_paint_attributes(strokes, stroke)})
     ET.indent(root)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
+
+
+def _paint_attributes(strokes: StrokeSet, index: int) -> dict[str, str]:
+    """A painted stroke's own colour and opacity (free paint mode); nothing for pen strokes."""
+    if strokes.colors is None:
+        return {}
+    attributes = {"stroke": rgb_to_hex(strokes.colors[index])}
+    if strokes.opacity is not None:
+        attributes["stroke-opacity"] = f"{float(strokes.opacity[index]):.3f}"
+    return attributes

@@ -16,7 +16,16 @@ class ImageError(ValueError):
 
 
 def load_grayscale(path: str | Path, size_px: int) -> np.ndarray:
-    """The image at ``path`` as float32 grayscale in [0, 1], its longer side resized to ``size_px``."""
+    """The image at ``path`` as float32 grayscale (H, W) in [0, 1], its longer side resized to ``size_px``."""
+    return _load(path, size_px, "L")
+
+
+def load_rgb(path: str | Path, size_px: int) -> np.ndarray:
+    """The image at ``path`` as float32 RGB (3, H, W) in [0, 1], its longer side resized to ``size_px``."""
+    return _load(path, size_px, "RGB").transpose(2, 0, 1).copy()
+
+
+def _load(path: str | Path, size_px: int, mode: str) -> np.ndarray:
     if not 8 <= size_px <= MAX_SIZE_PX:
         raise ImageError(f"fit size must be between 8 and {MAX_SIZE_PX} px, got {size_px}")
     path = Path(path)
@@ -26,7 +35,7 @@ def load_grayscale(path: str | Path, size_px: int) -> np.ndarray:
         with Image.open(path) as img:
             if img.width * img.height > MAX_SOURCE_PIXELS:
                 raise ImageError(f"image {path} is too large ({img.width} x {img.height} px)")
-            gray = _flatten_alpha(img).convert("L")
+            gray = _flatten_alpha(img).convert(mode)
             scale = size_px / max(gray.size)
             size = (max(1, round(gray.width * scale)), max(1, round(gray.height * scale)))
             resized = gray.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)

@@ -53,9 +53,11 @@ def _border_weight(height: int, width: int, sigma_px: float, dtype: torch.dtype,
 
 
 def ssim(a: np.ndarray, b: np.ndarray) -> float:
-    """Mean structural similarity of two same-sized [0, 1] grayscale images."""
+    """Mean structural similarity of two same-sized [0, 1] images: (H, W), or (C, H, W) averaged over channels."""
     if a.shape != b.shape:
         raise ValueError(f"SSIM needs images of one size, got {a.shape} and {b.shape}")
+    if a.ndim == 3:
+        return float(np.mean([ssim(x, y) for x, y in zip(a, b)]))
     x = torch.as_tensor(np.asarray(a, np.float64))
     y = torch.as_tensor(np.asarray(b, np.float64))
     c1, c2 = 0.01**2, 0.03**2

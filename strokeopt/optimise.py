@@ -15,6 +15,7 @@ import torch
 from tqdm import tqdm
 
 from strokeopt import raster_cpu
+from strokeopt.colour import COLOUR_MODES, BlackPen, FreePaint, PenPalette, hex_to_rgb
 from strokeopt.losses import DEFAULT_CONTENT_LAYER, DEFAULT_VGG_LAYERS, ImageLoss, parse_loss
 from strokeopt.primitives import initial_control_points, polyline
 from strokeopt.render import SoftRasteriser, render_ink
@@ -24,6 +25,7 @@ DEVICES = ("auto", "cpu", "cuda")
 RESPAWN_EVERY = 20
 RESPAWN_UNTIL = 0.8  # fraction of the iterations after which strokes are left to settle
 RESPAWN_INK_FRACTION = 0.1  # a stroke with less ink than this share of a fresh stroke's is respawned
+INK_LEARNING_RATE = 0.05  # for pen assignment logits and paint colours
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,10 @@ class FitConfig:
     vgg_layers: tuple[str, ...] = DEFAULT_VGG_LAYERS
     content_layer: str = DEFAULT_CONTENT_LAYER
     vgg_weights: str | None = None
+    colour: str = "black"  # black: one pen on grayscale; pens: a palette (pen_colors); paint: free RGB
+    pen_colors: tuple[str, ...] = ()  # '#rrggbb' per pen, for colour="pens"
+    pen_widths_px: tuple[float, ...] = ()  # per pen; default stroke_width_px for every pen
+    assign_until: float = 0.6  # fraction of the iterations after which each stroke's pen is fixed
     seed: int = 0
     device: str = "auto"
     progress: bool = True
@@ -58,6 +64,17 @@ class FitConfig:
         if self.device not in DEVICES:
             raise ValueError(f"device must be one of {', '.join(DEVICES)}, got {self.device!r}")
         parse_loss(self.loss)
+        if self.colour not in COLOUR_MODES:
+            raise ValueError(f"colour must be one of {', '.join(COLOUR_MODES)}, got {self.colour!r}")
+        if self.colour == "pens" and len(self.pen_colors) < 1:
+            raise ValueError("colour 'pens' needs at least one pen colour")
+        if self.pen_widths_px and len(self.pen_widths_px) != len(self.pen_colors):
+            raise ValueError("give one width per pen colour, or none")
+
+    @property
+    def channels(self) -> int:
+        """1 for a grayscale fit, 3 for colour."""
+        return 1 if self.colour == "black" else 3
 
 
 @dataclass(frozen=True)
@@ -81,18 +98,24 @@ def pick_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def render_strokes(strokes: StrokeSet, width_px: float, filter_px: float = 1.0) -> np.ndarray:
-    """Transmittance image of a stroke set at its own canvas size (white paper = 1)."""
+def render_strokes(
+    strokes: StrokeSet, width_px: float | np.ndarray, filter_px: float = 1.0, absorb: np.ndarray | None = None
+) -> np.ndarray:
+    """Image of a stroke set at its own canvas size (white paper = 1): (H, W), or (C, H, W) with ``absorb``.
+
+    ``width_px`` is one width or one per stroke; ``absorb`` (N, C) each stroke's absorbance per channel.
+    """
     control = torch.as_tensor(strokes.points, dtype=torch.float32)
     raster = SoftRasteriser(strokes.height_px, strokes.width_px)
-    widths = torch.full((len(strokes),), float(width_px))
+    widths = torch.as_tensor(np.broadcast_to(width_px, (len(strokes),)).copy(), dtype=torch.float32)
+    channels = None if absorb is None else torch.as_tensor(absorb, dtype=torch.float32)
     with torch.no_grad():
-        image, _ = render_ink(raster, polyline(strokes.primitive, control), widths, filter_px)
+        image, _ = render_ink(raster, polyline(strokes.primitive, control), widths, filter_px, channels)
     return image.numpy()
 
 
 def fit_strokes(target: np.ndarray, config: FitConfig) -> FitResult:
-    """Fit ``config.strokes`` strokes to a grayscale target (H, W) in [0, 1], white = paper."""
+    """Fit ``config.strokes`` strokes to a target in [0, 1], white = paper: (H, W) grayscale, (3, H, W) colour."""
     # Adam's second moments of tiny gradients underflow into denormals, which are ~50x slower on CPUs.
     flushed = torch.set_flush_denormal(True)
     torch_threads = torch.get_num_threads()
@@ -112,16 +135,23 @@ def _fit(target: np.ndarray, config: FitConfig) -> FitResult:
     started = time.perf_counter()
     torch.manual_seed(config.seed)
     generator = torch.Generator().manual_seed(config.seed)
-    height, width = target.shape
+    if target.ndim != (2 if config.channels == 1 else 3) or (target.ndim == 3 and target.shape[0] != 3):
+        raise ValueError(f"a {config.colour} fit needs a {'(H, W)' if config.channels == 1 else '(3, H, W)'} "
+                         f"target, got shape {target.shape}")
+    height, width = target.shape[-2:]
     scale = float(max(height, width))
     target_t = torch.as_tensor(target, dtype=torch.float32, device=device)
-    length_px = _initial_length(config, target)
-    darkness = torch.as_tensor(1.0 - target, dtype=torch.float32)
+    darkness = _darkness(target_t).cpu()
+    length_px = _initial_length(config, darkness)
     control = _place_strokes(darkness, config.strokes, length_px, config.primitive, generator)
     control = control.to(device).requires_grad_(True)
-    widths = torch.full((config.strokes,), config.stroke_width_px, device=device)
+    ink_model = _ink_model(config, target_t, control.detach(), device)
     raster = SoftRasteriser(height, width)
-    optimiser = torch.optim.Adam([control], lr=config.learning_rate * scale, fused=True)
+    optimiser = torch.optim.Adam(
+        [{"params": [control], "lr": config.learning_rate * scale},
+         {"params": ink_model.parameters(), "lr": INK_LEARNING_RATE}],
+        fused=True,
+    )
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=max(1, config.iters), eta_min=0.0)
     image_loss = ImageLoss(target_t, parse_loss(config.loss), config.vgg_layers, config.content_layer, config.vgg_weights)
     limits = torch.tensor([width, height], dtype=torch.float32, device=device)
@@ -134,7 +164,8 @@ def _fit(target: np.ndarray, config: FitConfig) -> FitResult:
     for step in bar:
         step_started = time.perf_counter()
         filter_px = _filter_width(step, config)
-        image, ink = render_ink(raster, polyline(config.primitive, control), widths, filter_px)
+        absorb, widths = ink_model.absorb_and_widths(step)
+        image, ink = render_ink(raster, polyline(config.primitive, control), widths, filter_px, absorb)
         loss = image_loss(image)
         optimiser.zero_grad(set_to_none=True)
         loss.backward()
@@ -144,17 +175,27 @@ def _fit(target: np.ndarray, config: FitConfig) -> FitResult:
             control.copy_(_limit_length(control, max_length_px))
             control.copy_(torch.minimum(control.clamp_min(0.0), limits))
             if _respawn_due(step, config):
-                respawned += _respawn(control, ink, image, target_t, length_px, config, generator, optimiser)
+                dead = _respawn(control, ink, image, target_t, length_px, config, generator, optimiser)
+                ink_model.restart(dead, _colour_at(target_t, control[dead].mean(dim=1)))
+                respawned += len(dead)
         losses.append(float(loss.detach()))
         step_seconds.append(time.perf_counter() - step_started)
         if step % 10 == 0:
             bar.set_postfix(loss=f"{losses[-1]:.5f}", respawned=respawned)
 
     points = control.detach().cpu().numpy().astype(np.float64)
-    strokes = StrokeSet(config.primitive, points, np.zeros(config.strokes, np.int64), width, height)
+    with torch.no_grad():
+        absorb, widths = ink_model.absorb_and_widths(config.iters)
+    paint = isinstance(ink_model, FreePaint)
+    strokes = StrokeSet(
+        config.primitive, points, ink_model.pens().numpy().astype(np.int64), width, height,
+        colors=ink_model.colours().detach().cpu().numpy().astype(np.float64) if paint else None,
+        opacity=ink_model.opacity().detach().cpu().numpy().astype(np.float64) if paint else None,
+    )
+    final_absorb = None if absorb is None else absorb.cpu().numpy()
     return FitResult(
         strokes=strokes,
-        render=render_strokes(strokes, config.stroke_width_px),
+        render=render_strokes(strokes, widths.cpu().numpy(), absorb=final_absorb),
         losses=losses,
         seconds=time.perf_counter() - started,
         device=str(device),
@@ -176,7 +217,7 @@ def _respawn(
     config: FitConfig,
     generator: torch.Generator,
     optimiser: torch.optim.Optimizer,
-) -> int:
+) -> torch.Tensor:
     """Move strokes that leave (almost) no ink on the canvas to where the page is most too light.
 
     A stroke that slid off the canvas, shrank to nothing or ended where no gradient reaches it is wasted;
@@ -185,15 +226,19 @@ def _respawn(
     expected = config.stroke_width_px * max(length_px, config.stroke_width_px)
     dead = (ink < RESPAWN_INK_FRACTION * expected).nonzero()[:, 0]
     if len(dead) == 0:
-        return 0
+        return dead
     missing = (image.detach() - target).clamp_min(0.0)
+    if missing.dim() == 3:
+        missing = missing.amax(dim=0)
     fresh = _place_strokes(missing, len(dead), length_px, config.primitive, generator)
     control[dead] = fresh.to(control.device, control.dtype)
-    state = optimiser.state.get(control, {})
-    for key in ("exp_avg", "exp_avg_sq"):
-        if key in state:
-            state[key][dead] = 0.0
-    return len(dead)
+    for group in optimiser.param_groups:
+        for param in group["params"]:
+            state = optimiser.state.get(param, {})
+            for key in ("exp_avg", "exp_avg_sq"):
+                if key in state and state[key].shape[:1] == control.shape[:1]:
+                    state[key][dead] = 0.0
+    return dead
 
 
 def _filter_width(step: int, config: FitConfig) -> float:
@@ -203,12 +248,40 @@ def _filter_width(step: int, config: FitConfig) -> float:
     return 1.0 + (config.filter_start_px - 1.0) * (1.0 - frac)
 
 
-def _initial_length(config: FitConfig, target: np.ndarray) -> float:
+def _darkness(target: torch.Tensor) -> torch.Tensor:
+    """(H, W): how much ink the target asks for at each pixel (the most absorbed channel for colour)."""
+    missing = (1.0 - target).clamp(0.0, 1.0)
+    return missing.amax(dim=0) if missing.dim() == 3 else missing
+
+
+def _colour_at(target: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
+    """Target colour (N, 3) under points (N, 2); grey repeated for a grayscale target."""
+    height, width = target.shape[-2:]
+    x = points[:, 0].long().clamp(0, width - 1)
+    y = points[:, 1].long().clamp(0, height - 1)
+    rgb = target.reshape(-1, height, width)[:, y, x].t()
+    return rgb.expand(-1, 3) if rgb.shape[1] == 1 else rgb
+
+
+def _ink_model(config: FitConfig, target: torch.Tensor, control: torch.Tensor, device: torch.device):
+    """The colour model the config asks for, started from the target colour under each stroke."""
+    if config.colour == "black":
+        return BlackPen(config.strokes, config.stroke_width_px, device)
+    colour = _colour_at(target, control.mean(dim=1))
+    if config.colour == "paint":
+        return FreePaint(colour, config.stroke_width_px)
+    inks = torch.tensor([hex_to_rgb(c) for c in config.pen_colors], dtype=torch.float32, device=device)
+    widths = config.pen_widths_px or (config.stroke_width_px,) * len(config.pen_colors)
+    return PenPalette(inks, torch.tensor(widths, dtype=torch.float32, device=device), colour,
+                      fix_at_step=int(config.assign_until * config.iters))
+
+
+def _initial_length(config: FitConfig, darkness: torch.Tensor) -> float:
     """Stroke length at the start: given, or long enough for the strokes' ink to match the target's darkness."""
     if config.stroke_length_px is not None:
         return config.stroke_length_px
-    height, width = target.shape
-    ink_needed = float(np.clip(1.0 - target, 0.0, 1.0).sum())
+    height, width = darkness.shape
+    ink_needed = float(darkness.sum())
     length = ink_needed / (config.strokes * config.stroke_width_px)
     return float(np.clip(length, 2.0 * config.stroke_width_px, 0.25 * max(height, width)))
 

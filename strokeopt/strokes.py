@@ -24,6 +24,8 @@ class StrokeSet:
     pens: np.ndarray
     width_px: int
     height_px: int
+    colors: np.ndarray | None = None  # (N, 3) RGB in [0, 1] per stroke, for free paint
+    opacity: np.ndarray | None = None  # (N,) per stroke, for free paint
 
     def __post_init__(self) -> None:
         if self.primitive not in PRIMITIVES:
