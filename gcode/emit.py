@@ -13,6 +13,7 @@ MAX_LINE_CHARS = 70
 _COMMENT_SAFE = frozenset(chr(c) for c in range(0x20, 0x7F)) - set("();")
 _HEADER = "(strokebot: {})"
 _PEN_CHANGE = "M0 (change to pen {})"
+PEN_COMMENT = "(pen {})"
 
 
 class OutOfBoundsError(ValueError):
@@ -70,6 +71,8 @@ class _GrblServoWriter:
         for number, (layer_id, layer) in enumerate(layers):
             if number > 0:  # the pen was lifted after the previous layer's last line
                 yield _comment_line(_PEN_CHANGE, _pen_name(layer, layer_id))
+            if len(layers) > 1:  # says which pen draws what follows, for people and for the simulator
+                yield _comment_line(PEN_COMMENT, _pen_name(layer, layer_id))
             for line in layer:
                 yield from self.stroke(line)
         yield "G0 X0.000 Y0.000"

@@ -3,7 +3,15 @@
 from robot.drawing import render_page, render_strokes, stroke_coverage
 from robot.grbl_sim import GrblSimulator, SimSettings
 from robot.pty_device import PtyPlotter
-from robot.streamer import GRBL_ALARMS, GRBL_ERRORS, GrblStreamer, StreamError, StreamReport, clean_line
+from robot.streamer import (
+    GRBL_ALARMS,
+    GRBL_ERRORS,
+    GrblStreamer,
+    StreamError,
+    StreamReport,
+    clean_line,
+    is_program_pause,
+)
 
 __all__ = [
     "GRBL_ALARMS",
@@ -15,6 +23,7 @@ __all__ = [
     "StreamError",
     "StreamReport",
     "clean_line",
+    "is_program_pause",
     "render_page",
     "render_strokes",
     "stroke_coverage",

@@ -3,7 +3,8 @@
 The ink model is the optimiser's (strokeopt.render at filter_px = 1), so what the optimiser shows is what
 the pen draws: paper is 1.0; a pixel at distance d (px) from a polyline of width w (px) is covered by
 c = max(0, min(d + w/2, 0.5) - max(d - w/2, -0.5)) -- a one-pixel box filter across the line -- and
-transmittances multiply over polylines: image = prod(1 - c * (1 - ink)).
+transmittances multiply over polylines: image = prod(1 - c * (1 - ink)). With one pen per stroke
+(``stroke_pens``) each stroke has its own width and ink and the page is RGB: the product runs per channel.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from collections.abc import Sequence
 import numpy as np
 from PIL import Image
 
-from calibration import MachineProfile
+from calibration import MachineProfile, PenProfile
 
 _PAIRWISE_BUDGET = 1 << 21  # pixels x segments evaluated at once before falling back to per-segment boxes
 
@@ -25,13 +26,16 @@ def render_strokes(
     px_per_mm: float,
     region_mm: tuple[float, float, float, float] | None = None,
     pen_index: int = 0,
+    stroke_pens: Sequence[int] | None = None,
 ) -> Image.Image:
     """Render polylines given in MACHINE mm as they look on the page; mode "L" for a black pen, "RGB" otherwise.
 
     ``region_mm`` = (xmin, ymin, xmax, ymax) in machine mm (default: the whole work area); the image is
     round((xmax - xmin) * px_per_mm) x round((ymax - ymin) * px_per_mm) pixels, page up at the top.
+    ``stroke_pens``: one index into ``profile.pens`` per stroke (a multi-pen drawing); the image is then
+    always "RGB" and ``pen_index`` is not used.
     """
-    page = render_page(strokes, profile, px_per_mm, region_mm, pen_index)
+    page = render_page(strokes, profile, px_per_mm, region_mm, pen_index, stroke_pens)
     return Image.fromarray(_to_uint8(page), mode="L" if page.ndim == 2 else "RGB")
 
 
@@ -41,20 +45,45 @@ def render_page(
     px_per_mm: float,
     region_mm: tuple[float, float, float, float] | None = None,
     pen_index: int = 0,
+    stroke_pens: Sequence[int] | None = None,
 ) -> np.ndarray:
-    """The page as floats in [0, 1] (1.0 = paper): (H, W) for a black pen, (H, W, 3) for a coloured one."""
-    pen = profile.pens[pen_index]
-    ink = np.array([int(pen.color[i : i + 2], 16) / 255.0 for i in (1, 3, 5)])
+    """The page as floats in [0, 1] (1.0 = paper): (H, W) for a black pen, (H, W, 3) for a coloured one.
+
+    With ``stroke_pens`` (one index into ``profile.pens`` per stroke) every stroke is drawn with its own
+    pen's width and ink and the page is always (H, W, 3).
+    """
     origin, shape = _frame(profile, px_per_mm, region_mm)
-    darkness: float | np.ndarray = 1.0 if not ink.any() else 1.0 - ink
-    image = np.ones(shape if np.ndim(darkness) == 0 else (*shape, 3), dtype=np.float64)
-    width_px = pen.width_mm * px_per_mm
-    for stroke in strokes:
+    if stroke_pens is None:
+        ink = _ink(profile.pens[pen_index])
+        darkness: float | np.ndarray = 1.0 if not ink.any() else 1.0 - ink
+        image = np.ones(shape if np.ndim(darkness) == 0 else (*shape, 3), dtype=np.float64)
+        pens = [(profile.pens[pen_index].width_mm * px_per_mm, darkness)] * len(strokes)
+    else:
+        _check_stroke_pens(strokes, profile, stroke_pens)
+        image = np.ones((*shape, 3), dtype=np.float64)
+        pens = [(profile.pens[i].width_mm * px_per_mm, 1.0 - _ink(profile.pens[i])) for i in stroke_pens]
+    for stroke, (width_px, dark) in zip(strokes, pens):
         if len(stroke) == 0:
             continue
         page = np.array([profile.machine_to_page(float(x), float(y)) for x, y in stroke], dtype=np.float64)
-        _stamp(image, (page - origin) * px_per_mm, width_px, darkness)
+        _stamp(image, (page - origin) * px_per_mm, width_px, dark)
     return image
+
+
+def _ink(pen: PenProfile) -> np.ndarray:
+    """The pen's ink colour as RGB transmittances in [0, 1] (black = 0, paper white = 1)."""
+    return np.array([int(pen.color[i : i + 2], 16) / 255.0 for i in (1, 3, 5)])
+
+
+def _check_stroke_pens(
+    strokes: Sequence[Sequence[tuple[float, float]]], profile: MachineProfile, stroke_pens: Sequence[int]
+) -> None:
+    """Raise ValueError unless there is one valid pen index per stroke, so no stroke is silently misdrawn."""
+    if len(stroke_pens) != len(strokes):
+        raise ValueError(f"stroke_pens has {len(stroke_pens)} entries for {len(strokes)} strokes")
+    bad = [i for i in stroke_pens if not (isinstance(i, (int, np.integer)) and 0 <= i < len(profile.pens))]
+    if bad:
+        raise ValueError(f"stroke_pens index {bad[0]!r} is not a pen of the profile ({len(profile.pens)} pens)")
 
 
 def stroke_coverage(distance_px: np.ndarray, width_px: float) -> np.ndarray:

@@ -15,7 +15,9 @@ The model follows GRBL 1.1h's serial protocol as a host sees it:
   before the answer leaves. The seams for timing are :meth:`GrblSimulator.busy` (the board cannot take a
   line now) and :meth:`GrblSimulator.poll` (time passes; returns what the board says on its own).
 
-What the pen drew is kept in machine millimetres in :attr:`GrblSimulator.strokes`.
+What the pen drew is kept in machine millimetres in :attr:`GrblSimulator.strokes`, and which section of
+the program (between program pauses, i.e. which pen of a multi-pen drawing) drew each stroke in
+:attr:`GrblSimulator.stroke_sections`.
 """
 
 from __future__ import annotations
@@ -63,10 +65,12 @@ class GrblSimulator:
     """A virtual GRBL 1.1 pen plotter: bytes in, bytes out; executes lines through gcode.reader.
 
     ``strokes``: what the pen drew, one polyline per pen-down run in machine mm (a run without motion is a
-    single point: a dot). ``executed_lines``: every G-code line that GRBL executed and answered ``ok``, as the
-    host sent it (without its line ending); rejected lines and ``$`` commands are not in it. ``state``:
-    "Idle" | "Run" | "Hold" | "Alarm" (the status report says "Hold:0", as GRBL does). ``rx_overflow_bytes``
-    and ``rx_peak_bytes`` measure the receive buffer from the device's side.
+    single point: a dot). ``stroke_sections``: parallel to ``strokes``, how many program pauses (M0/M1) had
+    been executed before each stroke started, so section k is the k-th layer's pen. ``executed_lines``: every
+    G-code line that GRBL executed and answered ``ok``, as the host sent it (without its line ending);
+    rejected lines and ``$`` commands are not in it. ``state``: "Idle" | "Run" | "Hold" | "Alarm" (the status
+    report says "Hold:0", as GRBL does). ``rx_overflow_bytes`` and ``rx_peak_bytes`` measure the receive
+    buffer from the device's side.
     """
 
     def __init__(self, profile: MachineProfile, settings: SimSettings = SimSettings()) -> None:
@@ -75,6 +79,7 @@ class GrblSimulator:
         self.profile = profile
         self.settings = settings
         self.strokes: list[list[tuple[float, float]]] = []
+        self.stroke_sections: list[int] = []
         self.executed_lines: list[str] = []
         self.state = "Idle"
         self.rx_overflow_bytes = 0  # bytes lost because the receive buffer was full
@@ -87,6 +92,7 @@ class GrblSimulator:
         self._overflow = False
         self._critical = False  # after a soft-limit alarm GRBL ignores everything but reset
         self._pen_down = False
+        self._pauses = 0  # program pauses executed so far: the section the next stroke belongs to
 
     # ----------------------------------------------------------------------------------------- protocol
 
@@ -274,19 +280,25 @@ class GrblSimulator:
         if isinstance(event, PenChange):
             if event.down:
                 self._pen_down = True
-                self.strokes.append([position])  # a pen-down run starts with a dot where the pen lands
+                self._start_stroke(position)  # a pen-down run starts with a dot where the pen lands
             else:
                 self._pen_up()
         elif isinstance(event, Move):
             if event.pen_down:
                 if not self._pen_down or self.strokes[-1][-1] != event.start:
                     self._pen_down = True
-                    self.strokes.append([event.start])
+                    self._start_stroke(event.start)
                 self.strokes[-1].append(event.end)
             return event.end
         elif isinstance(event, Pause):
             self.state = "Hold"  # M0: GRBL waits for cycle start and takes no further line until then
+            self._pauses += 1
         return position
+
+    def _start_stroke(self, point: tuple[float, float]) -> None:
+        """Begin a new polyline at ``point``, labelled with the program section (pen) it belongs to."""
+        self.strokes.append([point])
+        self.stroke_sections.append(self._pauses)
 
     def _pen_up(self) -> None:
         self._pen_down = False

@@ -3,6 +3,10 @@
 The host keeps the byte length of every line it has sent and GRBL has not yet answered; a new line goes out
 only while all of them together still fit GRBL's serial receive buffer (127 bytes). Each ``ok`` or
 ``error:N`` answers the oldest line. This keeps the board's buffer full without ever overflowing it.
+
+A program pause (``M0``/``M1``, e.g. a multi-pen drawing's pen change) stops the sending: nothing after it
+goes out until the board has paused (status ``Hold``), the operator has been asked (``on_pause``), and a
+cycle start (``~``) has taken the board out of Hold again.
 """
 
 from __future__ import annotations
@@ -10,17 +14,18 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import serial
 from tqdm import tqdm
 
-from gcode.reader import strip_comment
+from gcode.reader import GcodeError, parse_words, strip_comment
 
 _NOT_IN_A_LINE = frozenset("?!~\x18")  # realtime commands: GRBL acts on them at once, wherever they appear
 READ_POLL_S = 0.05  # the serial read timeout; deadlines are kept by the streamer itself
 STATUS_WAIT_S = 1.0  # how long to wait for the answer to '?' once the board has stopped answering lines
+STATUS_POLL_S = 0.1  # how often to ask '?' while waiting for a program pause to begin or end (GRBL: <= 5-10 Hz)
 
 GRBL_ERRORS: dict[int, str] = {
     1: "G-code words consist of a letter and a value. Letter was not found.",
@@ -75,6 +80,7 @@ GRBL_ALARMS: dict[int, str] = {
     9: "Homing fail. Could not find limit switch within search distance.",
 }
 
+
 class StreamError(RuntimeError):
     """Streaming could not go on: no port, no GRBL, no answer or a lost connection; the message says which."""
 
@@ -103,6 +109,15 @@ def clean_line(line: str) -> str:
     """The part of a G-code line that GRBL keeps: comments and all whitespace removed, upper case."""
     code, _ = strip_comment(line)
     return code
+
+
+def is_program_pause(code: str) -> bool:
+    """True when a cleaned line holds M0 or M1 (also written M00, M01), on which GRBL waits for cycle start."""
+    try:
+        words = parse_words(code)
+    except GcodeError:
+        return False  # GRBL will reject the line: no pause follows
+    return any(letter == "M" and value in (0.0, 1.0) for letter, value in words)
 
 
 def error_meaning(code: int) -> str:
@@ -219,8 +234,14 @@ class GrblStreamer:
 
     # ------------------------------------------------------------------------------------- streaming
 
-    def stream(self, lines: Sequence[str], progress: bool = True) -> StreamReport:
+    def stream(
+        self, lines: Sequence[str], progress: bool = True, on_pause: Callable[[str], None] | None = None
+    ) -> StreamReport:
         """Send ``lines`` with character counting; returns a report, or raises StreamError if GRBL is lost.
+
+        At a program pause (``M0``/``M1``) nothing more is sent until the board is in Hold; then
+        ``on_pause`` is called with the pause line's comment (e.g. "change to pen red", "" without one) and,
+        once it returns, a cycle start resumes the board; with ``on_pause=None`` it resumes at once.
 
         An ``error:N`` stops the sending: the lines already in GRBL's buffer are still answered (and
         recorded), then the pen is lifted with ``M5``. An ``ALARM:N`` stops everything: GRBL ignores all
@@ -247,7 +268,7 @@ class GrblStreamer:
         report = StreamReport(lines_total=len(lines))
         bar = tqdm(total=len(lines), disable=not progress, unit="line", desc="streaming", leave=False)
         try:
-            self._stream(cleaned, lines, report, bar)
+            self._stream(cleaned, lines, report, bar, on_pause)
         except KeyboardInterrupt:
             self._interrupt()
             raise
@@ -256,64 +277,166 @@ class GrblStreamer:
             report.seconds = time.monotonic() - started
         return report
 
-    def _stream(self, cleaned: list[str], lines: Sequence[str], report: StreamReport, bar: tqdm) -> None:
-        outstanding: deque[tuple[int, int]] = deque()  # (index into lines, bytes) sent and not yet answered
-        in_buffer = 0
-        next_index = 0
-        stopping = False
-        last_acknowledged = 0  # 1-based number of the last line GRBL answered
-        while True:
-            while not stopping and next_index < len(cleaned):
-                code = cleaned[next_index]
-                if not code:  # nothing for GRBL: counted as done without sending
-                    next_index += 1
-                    report.lines_acknowledged += 1
-                    bar.update(1)
-                    continue
-                data = (code + "\n").encode("ascii", "replace")
-                if in_buffer + len(data) > self.rx_buffer_bytes:
-                    break
-                self._write(data)
-                self.on_send(code, in_buffer + len(data))
-                outstanding.append((next_index, len(data)))
-                in_buffer += len(data)
-                report.lines_sent += 1
-                next_index += 1
-            if not outstanding:
+    def _stream(
+        self,
+        cleaned: list[str],
+        lines: Sequence[str],
+        report: StreamReport,
+        bar: tqdm,
+        on_pause: Callable[[str], None] | None,
+    ) -> None:
+        flow = _Flow()
+        while not flow.alarmed:
+            pause = self._send_what_fits(cleaned, flow, report, bar)
+            if pause is not None:
+                self._pause(pause, lines, flow, report, bar, on_pause)
+                continue
+            if not flow.outstanding:
                 break
             reply = self._read_line(time.monotonic() + self.timeout_s)
             if reply is None:
-                status = self._ask_status()
-                raise StreamError(
-                    f"GRBL on {self.port} stopped answering: nothing for {self.timeout_s:g} s after line "
-                    f"{last_acknowledged} was acknowledged; status: {status}"
-                )
-            if reply == "ok" or reply.startswith("error:"):
-                index, size = outstanding.popleft()
-                in_buffer -= size
-                report.lines_acknowledged += 1
-                last_acknowledged = index + 1
-                bar.update(1)
-                if reply != "ok":
-                    code = _number(reply)
-                    line = lines[index].strip()
-                    report.errors.append(
-                        {"line_no": index + 1, "line": line, "code": code, "meaning": error_meaning(code)}
-                    )
-                    stopping = True
-            elif reply.startswith("ALARM:"):
-                code = _number(reply)
-                where = f"line {outstanding[0][0] + 1}: {lines[outstanding[0][0]].strip()}"
-                report.alarm = f"ALARM:{code} at {where} ({alarm_meaning(code)})"
-                self._recover_from_alarm()
-                return
-            elif reply.startswith("Grbl"):
-                raise StreamError(
-                    f"GRBL on {self.port} reset itself during the stream after line {last_acknowledged}"
-                )
-            # anything else ([MSG:...], [HLP:...], <status>) is information, not an answer
-        if stopping:
+                raise self._silence(flow)
+            self._answer(reply, flow, lines, report, bar)
+        if flow.stopping and not flow.alarmed:
             self._lift_pen(unlock=False)
+
+    def _send_what_fits(self, cleaned: list[str], flow: _Flow, report: StreamReport, bar: tqdm) -> int | None:
+        """Send lines while they fit GRBL's receive buffer; returns the index of a program pause just sent."""
+        while not flow.stopping and flow.next_index < len(cleaned):
+            code = cleaned[flow.next_index]
+            if not code:  # nothing for GRBL: counted as done without sending
+                flow.next_index += 1
+                report.lines_acknowledged += 1
+                bar.update(1)
+                continue
+            data = (code + "\n").encode("ascii", "replace")
+            if flow.in_buffer + len(data) > self.rx_buffer_bytes:
+                break
+            self._write(data)
+            self.on_send(code, flow.in_buffer + len(data))
+            flow.outstanding.append((flow.next_index, len(data)))
+            flow.in_buffer += len(data)
+            report.lines_sent += 1
+            flow.next_index += 1
+            if is_program_pause(code):
+                return flow.next_index - 1
+        return None
+
+    def _answer(self, reply: str, flow: _Flow, lines: Sequence[str], report: StreamReport, bar: tqdm) -> None:
+        """Account for one line from GRBL: an answer to the oldest outstanding line, an alarm, or information."""
+        if reply == "ok" or reply.startswith("error:"):
+            if not flow.outstanding:
+                return  # not an answer to a line of this stream
+            index, size = flow.outstanding.popleft()
+            flow.in_buffer -= size
+            report.lines_acknowledged += 1
+            flow.last_acknowledged = index + 1
+            bar.update(1)
+            if reply != "ok":
+                code = _number(reply)
+                line = lines[index].strip()
+                report.errors.append(
+                    {"line_no": index + 1, "line": line, "code": code, "meaning": error_meaning(code)}
+                )
+                flow.stopping = True
+        elif reply.startswith("ALARM:"):
+            code = _number(reply)
+            oldest = flow.outstanding[0][0] if flow.outstanding else flow.last_acknowledged - 1
+            where = f"line {oldest + 1}: {lines[oldest].strip()}"
+            report.alarm = f"ALARM:{code} at {where} ({alarm_meaning(code)})"
+            flow.alarmed = True
+            self._recover_from_alarm()
+        elif reply.startswith("Grbl"):
+            raise StreamError(
+                f"GRBL on {self.port} reset itself during the stream after line {flow.last_acknowledged}"
+            )
+        # anything else ([MSG:...], [HLP:...], <status>) is information, not an answer
+
+    def _silence(self, flow: _Flow) -> StreamError:
+        """The error for a board that sent nothing for ``timeout_s``, with its status if it still gives one."""
+        status = self._ask_status()
+        return StreamError(
+            f"GRBL on {self.port} stopped answering: nothing for {self.timeout_s:g} s after line "
+            f"{flow.last_acknowledged} was acknowledged; status: {status}"
+        )
+
+    # ---------------------------------------------------------------------------------- program pauses
+
+    def _pause(
+        self,
+        index: int,
+        lines: Sequence[str],
+        flow: _Flow,
+        report: StreamReport,
+        bar: tqdm,
+        on_pause: Callable[[str], None] | None,
+    ) -> None:
+        """Line ``index`` (M0/M1) was just sent: wait for Hold, ask the operator, resume, wait for the answer."""
+        paused = self._until_paused(index, flow, lines, report, bar)
+        if flow.alarmed or not paused:
+            return
+        if on_pause is not None and not flow.stopping:  # after an error the stream ends: no pen to change
+            _, message = strip_comment(lines[index])
+            on_pause(message)
+        self._write(b"~")
+        self._until_resumed(index, flow, lines, report, bar)
+
+    def _until_paused(
+        self, index: int, flow: _Flow, lines: Sequence[str], report: StreamReport, bar: tqdm
+    ) -> bool:
+        """Poll until the board is in Hold (True), or has answered the pause line without pausing (False).
+
+        Run is progress (a real GRBL finishes its buffered moves before it pauses); a board that neither runs
+        nor pauses nor answers the pause line for ``timeout_s`` has stopped taking lines: StreamError.
+        """
+        progress = time.monotonic()
+        for state in self._states(flow, lines, report, bar):
+            if state.startswith("Hold"):
+                return True
+            if not _waiting_for(index, flow) and state != "Run":
+                return False  # rejected (error:N) or ignored (GRBL 1.1 ignores M1): the board did not pause
+            if state == "Run":
+                progress = time.monotonic()
+            elif time.monotonic() - progress > self.timeout_s:
+                raise self._silence(flow)
+        return False  # an alarm ended the stream
+
+    def _until_resumed(
+        self, index: int, flow: _Flow, lines: Sequence[str], report: StreamReport, bar: tqdm
+    ) -> None:
+        """After ``~``: poll until the pause line is answered and the board is out of Hold (within timeout_s)."""
+        resumed = time.monotonic()
+        for state in self._states(flow, lines, report, bar):
+            if not state.startswith("Hold") and not _waiting_for(index, flow):
+                return
+            if time.monotonic() - resumed > self.timeout_s:
+                raise StreamError(
+                    f"GRBL on {self.port} did not resume within {self.timeout_s:g} s of the cycle start (~) "
+                    f"that ends the pause at line {index + 1}; last state: {state}"
+                )
+
+    def _states(self, flow: _Flow, lines: Sequence[str], report: StreamReport, bar: tqdm) -> Iterator[str]:
+        """Ask ``?`` every STATUS_POLL_S and yield each reported state ("Idle", "Hold:0", ...) until an alarm."""
+        while not flow.alarmed:
+            self._write(b"?")
+            next_poll = time.monotonic() + STATUS_POLL_S
+            state = self._next_status(flow, lines, report, bar)
+            if state is None:
+                return
+            yield state
+            while not flow.alarmed and (reply := self._read_line(next_poll)) is not None:
+                self._answer(reply, flow, lines, report, bar)
+
+    def _next_status(self, flow: _Flow, lines: Sequence[str], report: StreamReport, bar: tqdm) -> str | None:
+        """The state in GRBL's next status report, accounting for the lines before it; None after an alarm."""
+        while not flow.alarmed:
+            reply = self._read_line(time.monotonic() + self.timeout_s)
+            if reply is None:
+                raise self._silence(flow)
+            if reply.startswith("<"):
+                return reply[1:].split("|", 1)[0]
+            self._answer(reply, flow, lines, report, bar)
+        return None
 
     def on_send(self, line: str, buffered_bytes: int) -> None:
         """Called after each line is written with the bytes now awaiting an answer; a hook for subclasses."""
@@ -349,6 +472,23 @@ class GrblStreamer:
             self._serial.flush()
         except (StreamError, serial.SerialException, OSError):
             pass
+
+
+@dataclass
+class _Flow:
+    """The bookkeeping of one stream: lines sent and not yet answered (index, bytes) and where sending is."""
+
+    outstanding: deque[tuple[int, int]] = field(default_factory=deque)
+    in_buffer: int = 0  # bytes sent and not yet answered: what GRBL's receive buffer may hold
+    next_index: int = 0
+    stopping: bool = False  # an error:N arrived: send nothing more
+    alarmed: bool = False  # an ALARM:N arrived and the board was recovered: the stream is over
+    last_acknowledged: int = 0  # 1-based number of the last line GRBL answered
+
+
+def _waiting_for(index: int, flow: _Flow) -> bool:
+    """True while line ``index`` has been sent and GRBL has not answered it yet."""
+    return any(i == index for i, _ in flow.outstanding)
 
 
 def _number(reply: str) -> int:

@@ -49,6 +49,9 @@ def _fit_options(f):
                      help="Optimisation steps."),
         click.option("--size", "size_px", type=click.IntRange(8, 4096), default=128, show_default=True,
                      help="Fit resolution: the picture's longer side in pixels."),
+        click.option("--paint", is_flag=True,
+                     help="Free colour and opacity per stroke (for brush robots) instead of the profile's pens. "
+                          "With several pens in the profile, strokes are shared among the pens' inks."),
         click.option("--stroke-width-px", type=click.FloatRange(0.05, 100), default=None,
                      help="Stroke width in fit pixels, overriding the pen's width (for pixel-space work; the "
                           "plotter still draws with its pen)."),
@@ -80,6 +83,7 @@ def _fit_options_from(kwargs: dict) -> pipeline.FitOptions:
         seed=kwargs["seed"],
         device=kwargs["device"],
         loss=kwargs["loss"],
+        paint=kwargs["paint"],
         stroke_width_px=kwargs["stroke_width_px"],
         vgg_layers=parse_vgg_layers(kwargs["vgg_layers"]),
         vgg_weights=kwargs["vgg_weights"],
@@ -191,10 +195,13 @@ def simulate(gcode_file: Path | None, out_file: Path | None, use_pty: bool, px_p
         return
     if gcode_file is None or out_file is None:
         raise click.UsageError("simulate needs a G-code file and -o FILE.png (or --pty)")
-    simulator, problems = pipeline.simulate_program(_read_gcode(gcode_file), profile)
+    lines = _read_gcode(gcode_file)
+    simulator, problems = pipeline.simulate_program(lines, profile)
     if problems:
         raise StrokebotFailure(f"the plotter refused {len(problems)} line(s); first: {problems[0]}")
-    write_png_atomic(out_file, pipeline.render_drawing(simulator.strokes, profile, px_per_mm))
+    drawn = pipeline.DrawnStrokes.of(simulator)
+    pens = pipeline.stroke_pens(drawn, lines, profile) if len(profile.pens) > 1 else None
+    write_png_atomic(out_file, pipeline.render_drawing(drawn.strokes, profile, px_per_mm, pens=pens))
     click.echo(f"{len(simulator.executed_lines)} lines executed, {len(simulator.strokes)} strokes drawn -> {out_file}")
 
 
@@ -232,9 +239,17 @@ def send(gcode_file: Path, port: str, baud: int, quiet: bool, profile_path: Path
     """
     profile = load_profile(profile_path)
     lines = _read_gcode(gcode_file)
-    report, _ = pipeline.send_program(lines, port, profile, baud=baud, progress=not quiet)
+    report, _ = pipeline.send_program(lines, port, profile, baud=baud, progress=not quiet, on_pause=_ask_for_pen)
     _fail_on_stream_errors(report)
     click.echo(f"sent {report.lines_sent} lines, {report.lines_acknowledged} acknowledged in {report.seconds:.1f} s")
+
+
+def _ask_for_pen(message: str) -> None:
+    """At a pen change (M0) on a real plotter: say which pen, wait for Enter, then the stream resumes."""
+    if not sys.stdin.isatty():
+        raise StrokebotFailure(f"the plotter paused ({message or 'M0'}) and there is no terminal to confirm on")
+    click.prompt(f"{message or 'program paused'}: press Enter when ready", default="", show_default=False,
+                 prompt_suffix=" ", err=True)
 
 
 def _fail_on_stream_errors(report) -> None:
@@ -271,12 +286,13 @@ def draw(image: Path, out_dir: Path, port: str, baud: int, profile_path: Path | 
     planned = pipeline.plan_svg(out_dir / "strokes.svg", profile)
     write_text_atomic(out_dir / "drawing.gcode", "\n".join(planned.lines) + "\n")
 
-    report, drawn = pipeline.send_program(planned.lines, port, profile, baud=baud, progress=options.progress)
+    report, drawn = pipeline.send_program(planned.lines, port, profile, baud=baud, progress=options.progress,
+                                          on_pause=_ask_for_pen)
     if drawn is None:  # a real plotter: show what it was asked to draw
-        drawn = pipeline.simulate_program(planned.lines, profile)[0].strokes
-    height, width = run.result.render.shape
+        drawn = pipeline.DrawnStrokes.of(pipeline.simulate_program(planned.lines, profile)[0])
+    pens = pipeline.stroke_pens(drawn, planned.lines, profile) if len(profile.pens) > 1 else None
     px_per_mm = pipeline.SIM_SUPERSAMPLE / run.mm_per_px
-    drawing = pipeline.render_drawing(drawn, profile, px_per_mm, planned.placement.page_rect_mm)
+    drawing = pipeline.render_drawing(drawn.strokes, profile, px_per_mm, planned.placement.page_rect_mm, pens)
     fidelity = pipeline.fidelity_ssim(run.result.render, drawing)
     fit_report = run.report()
     caption = (f"{fit_report['strokes']} {fit_report['primitive']}s, {options.iters} iters, "

@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -16,10 +16,12 @@ from PIL import Image
 
 from calibration import MachineProfile
 from gcode import PlanStats, Placement, compute_stats, emit_gcode, plan_document, read_svg
+from gcode.emit import MAX_LINE_CHARS, sanitize_comment
+from gcode.reader import strip_comment
 from robot import GrblSimulator, GrblStreamer, PtyPlotter, StreamError, StreamReport, render_strokes
 from strokebot.preview import side_by_side, to_array, to_image
 from strokeopt.export import strokes_to_svg
-from strokeopt.image import load_grayscale
+from strokeopt.image import load_grayscale, load_rgb
 from strokeopt.losses import DEFAULT_VGG_LAYERS
 from strokeopt.metrics import gaussian_blur, psnr, ssim
 from strokeopt.optimise import FitConfig, FitResult, fit_strokes
@@ -40,6 +42,7 @@ class FitOptions:
     seed: int = 0
     device: str = "auto"
     loss: str = "tone"
+    paint: bool = False  # free RGB paint per stroke (brush robots) instead of the profile's pens
     stroke_width_px: float | None = None  # None: the profile's first pen at the fit resolution
     vgg_layers: tuple[str, ...] = DEFAULT_VGG_LAYERS
     vgg_weights: str | None = None
@@ -105,13 +108,26 @@ def canvas_mm_per_px(profile: MachineProfile, width_px: int, height_px: int) -> 
     return min(area.drawing_width_mm / width_px, area.drawing_height_mm / height_px)
 
 
+def colour_mode(profile: MachineProfile, paint: bool) -> str:
+    """Free paint when asked; a pen palette when the machine holds several pens; else one pen on grayscale."""
+    if paint:
+        return "paint"
+    return "pens" if len(profile.pens) > 1 else "black"
+
+
 def fit_image(image_path: str | Path, profile: MachineProfile, options: FitOptions) -> FitRun:
-    """Fit strokes to the picture at the pen width of the profile's first pen, and make the SVG."""
-    target = load_grayscale(image_path, options.size_px)
-    height, width = target.shape
+    """Fit strokes to the picture at the widths (and, with several pens, the inks) of the profile's pens."""
+    colour = colour_mode(profile, options.paint)
+    load = load_grayscale if colour == "black" else load_rgb
+    target = load(image_path, options.size_px)
+    height, width = target.shape[-2:]
     mm_per_px = canvas_mm_per_px(profile, width, height)
     pen_width_px = options.stroke_width_px or profile.pens[0].width_mm / mm_per_px
+    pens = profile.pens if colour == "pens" else ()
     config = FitConfig(
+        colour=colour,
+        pen_colors=tuple(pen.color for pen in pens),
+        pen_widths_px=tuple(options.stroke_width_px or pen.width_mm / mm_per_px for pen in pens),
         strokes=options.strokes,
         primitive=options.primitive,
         iters=options.iters,
@@ -144,6 +160,8 @@ def simulate_program(lines: Sequence[str], profile: MachineProfile) -> tuple[Grb
         refusals = [a for a in answer.split() if a.startswith(("error:", "ALARM:"))]
         if refusals:
             problems.append(f"line {number} ({line.strip()}): {refusals[0]}")
+        if strip_comment(line)[0] in ("M0", "M1"):
+            simulator.receive(b"~")  # a pen change: the simulated operator is ready at once
     return simulator, problems
 
 
@@ -152,9 +170,10 @@ def render_drawing(
     profile: MachineProfile,
     px_per_mm: float,
     region_mm: tuple[float, float, float, float] | None = None,
+    pens: Sequence[int] | None = None,
 ) -> Image.Image:
-    """What the pen drew, as the page looks from above."""
-    return render_strokes(strokes, profile, px_per_mm, region_mm)
+    """What the pens drew, as the page looks from above (RGB when ``pens`` gives each stroke's pen)."""
+    return render_strokes(strokes, profile, px_per_mm, region_mm, stroke_pens=pens)
 
 
 def check_port(port: str) -> None:
@@ -165,21 +184,57 @@ def check_port(port: str) -> None:
         raise StreamError(f"cannot open serial port {port}: no such device")
 
 
+@dataclass(frozen=True)
+class DrawnStrokes:
+    """What a (simulated) pen drew: polylines in machine mm and, per stroke, the program pauses before it."""
+
+    strokes: list[list[tuple[float, float]]]
+    sections: list[int]
+
+    @classmethod
+    def of(cls, simulator: GrblSimulator) -> "DrawnStrokes":
+        return cls([list(s) for s in simulator.strokes], list(simulator.stroke_sections))
+
+
 def send_program(
-    lines: Sequence[str], port: str, profile: MachineProfile, baud: int = 115200, progress: bool = True
-) -> tuple[StreamReport, list[list[tuple[float, float]]] | None]:
+    lines: Sequence[str],
+    port: str,
+    profile: MachineProfile,
+    baud: int = 115200,
+    progress: bool = True,
+    on_pause: Callable[[str], None] | None = None,
+) -> tuple[StreamReport, DrawnStrokes | None]:
     """Stream a program to a plotter; with ``port='sim'`` to a simulated GRBL on a pseudo-terminal.
 
-    Returns the stream report and, for the simulator, the strokes its pen drew.
+    ``on_pause`` is called at each pen change (M0) with its message and returns when the pen is in; the
+    simulator changes pens at once. Returns the stream report and, for the simulator, what it drew.
     """
     check_port(port)
     if port != SIM_PORT:
         with GrblStreamer(port, baudrate=baud) as streamer:
-            return streamer.stream(lines, progress=progress), None
+            return streamer.stream(lines, progress=progress, on_pause=on_pause), None
     with PtyPlotter(GrblSimulator(profile)) as plotter:
         with GrblStreamer(plotter.port, baudrate=baud) as streamer:
             report = streamer.stream(lines, progress=progress)
-    return report, [list(s) for s in plotter.simulator.strokes]
+    return report, DrawnStrokes.of(plotter.simulator)
+
+
+def stroke_pens(drawn: DrawnStrokes, lines: Sequence[str], profile: MachineProfile) -> list[int]:
+    """The profile pen of each drawn stroke, read from the program's "(pen NAME)" comments.
+
+    The emitter starts each layer of a multi-pen program with such a comment; a stroke drawn after k pen
+    changes (M0) belongs to the pen named after the k-th one. Unnamed sections use the first pen.
+    """
+    names = [sanitize_comment(pen.name, MAX_LINE_CHARS) for pen in profile.pens]
+    section_pen: dict[int, int] = {}
+    pauses = 0
+    for line in lines:
+        code, comment = strip_comment(line)
+        if code in ("M0", "M1"):
+            pauses += 1
+        elif not code and comment.startswith("pen ") and comment[4:].strip() in names:
+            section_pen[pauses] = names.index(comment[4:].strip())
+    return [section_pen.get(section, 0) for section in drawn.sections]
 
 
 def preview_sheet(target: np.ndarray, render: np.ndarray, drawing: Image.Image, caption: str) -> Image.Image:
@@ -192,5 +247,5 @@ def preview_sheet(target: np.ndarray, render: np.ndarray, drawing: Image.Image, 
 
 def fidelity_ssim(render: np.ndarray, drawing: Image.Image) -> float:
     """SSIM between the optimiser's render and the simulated drawing resampled to the render's size."""
-    height, width = render.shape
-    return ssim(render, to_array(drawing, (width, height)))
+    height, width = render.shape[-2:]
+    return ssim(render, to_array(drawing, (width, height), colour=render.ndim == 3))

@@ -11,17 +11,21 @@ PANEL_HEIGHT_PX = 480
 CAPTION_HEIGHT_PX = 44
 
 
-def to_image(gray: np.ndarray) -> Image.Image:
-    """A [0, 1] float array as an 8-bit grayscale image."""
-    return Image.fromarray(np.clip(np.rint(gray * 255.0), 0, 255).astype(np.uint8), mode="L")
+def to_image(pixels: np.ndarray) -> Image.Image:
+    """A [0, 1] float array, (H, W) grayscale or (3, H, W) colour, as an 8-bit image."""
+    data = np.clip(np.rint(pixels * 255.0), 0, 255).astype(np.uint8)
+    if data.ndim == 3:
+        return Image.fromarray(np.ascontiguousarray(data.transpose(1, 2, 0)), mode="RGB")
+    return Image.fromarray(data, mode="L")
 
 
-def to_array(image: Image.Image, size: tuple[int, int] | None = None) -> np.ndarray:
-    """An image as [0, 1] grayscale, box-resampled to ``size`` (width, height) when given."""
-    gray = image.convert("L")
-    if size is not None and gray.size != size:
-        gray = gray.resize(size, Image.Resampling.BOX)
-    return np.asarray(gray, dtype=np.float64) / 255.0
+def to_array(image: Image.Image, size: tuple[int, int] | None = None, colour: bool = False) -> np.ndarray:
+    """An image as [0, 1] floats, (H, W) grayscale or (3, H, W) colour, box-resampled to ``size`` (w, h)."""
+    converted = image.convert("RGB" if colour else "L")
+    if size is not None and converted.size != size:
+        converted = converted.resize(size, Image.Resampling.BOX)
+    pixels = np.asarray(converted, dtype=np.float64) / 255.0
+    return pixels.transpose(2, 0, 1) if colour else pixels
 
 
 def side_by_side(panels: Sequence[tuple[str, Image.Image]], caption: str) -> Image.Image:

@@ -97,3 +97,33 @@ def test_reports_hold_the_promised_numbers(drawn):
     for key in ("draw_mm", "travel_mm", "pen_lifts", "est_seconds", "lines"):
         assert plan[key] > 0
     assert "preview.png" in proc.stdout
+
+
+def test_a_two_pen_drawing_changes_pens_and_comes_out_in_both_inks(run_cli, tmp_path):
+    from PIL import Image
+
+    from calibration import profile_to_toml
+
+    profile = tmp_path / "two_pens.toml"
+    profile.write_text(profile_to_toml(default_profile()) + '\n[[pens]]\nname = "red"\nwidth_mm = 0.8\ncolor = "#d01010"\n')
+    picture = np.full((48, 48, 3), 255, np.uint8)
+    picture[8:40, 4:22] = (20, 20, 20)  # black on the left
+    picture[8:40, 26:44] = (210, 20, 20)  # red on the right
+    Image.fromarray(picture).save(tmp_path / "two.png")
+
+    out = tmp_path / "out"
+    proc = run_cli("draw", tmp_path / "two.png", "-o", out, "--profile", profile, "--strokes", "150", "--iters", "40",
+                   "--size", "48", "--quiet")
+    assert proc.returncode == 0, proc.stderr
+    program = (out / "drawing.gcode").read_text().splitlines()
+    assert sum(1 for line in program if line.startswith("M0")) == 1  # one pen change
+    assert "(pen black)" in program and "(pen red)" in program
+    stream = json.loads((out / "report.json").read_text())["stream"]
+    assert stream["lines_acknowledged"] == stream["lines_total"] and not stream["errors"]
+
+    drawing = np.asarray(Image.open(out / "sim.png").convert("RGB")).astype(int)
+    half = drawing.shape[1] // 2
+    red = (drawing[..., 0] > 120) & (drawing[..., 1] < 80) & (drawing[..., 2] < 80)
+    black = drawing.max(axis=-1) < 60
+    assert red[:, half:].sum() > 5 * max(1, red[:, :half].sum())  # red ink where the picture is red
+    assert black[:, :half].sum() > 5 * max(1, black[:, half:].sum())  # black ink where it is black

@@ -84,8 +84,9 @@ def test_between_layers_the_pen_is_lifted_and_the_operator_asked_to_change_pens(
     program = emit_gcode(drawing([[10 + 10j, 20 + 10j]], [[30 + 30j, 40 + 30j]], names=("black", "red")), default_profile())
     stop = program.index("M0 (change to pen red)")
     assert program[stop - 2 : stop] == ["M5", "G4 P0.150"]
-    assert program[stop + 1] == "G0 X30.000 Y30.000"
+    assert program[stop + 1 : stop + 3] == ["(pen red)", "G0 X30.000 Y30.000"]
     assert sum(line.startswith("M0") for line in program) == 1
+    assert program.index("(pen black)") < program.index("G0 X10.000 Y10.000")  # the first pen is named too
 
 
 def test_a_single_layer_has_no_pen_change_and_an_unnamed_layer_is_called_by_its_number():

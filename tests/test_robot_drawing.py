@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from calibration import PenProfile, default_profile
+from calibration import PenProfile, default_profile, parse_profile, profile_to_toml
 from robot import render_page, render_strokes
 
 PX_PER_MM = 10.0
@@ -137,3 +137,60 @@ def test_matches_the_optimisers_renderer(profile):
     rasteriser = render.SoftRasteriser(mine.shape[0], mine.shape[1])
     theirs = render.composite_ink(rasteriser.patches(polylines, widths, 1.0)).numpy()
     np.testing.assert_allclose(mine, theirs, atol=1.0001e-4)
+
+
+def two_pens(red_width_mm: float = 0.5):
+    """The default profile with a second pen: 0.5 mm black (pen 0) and red (pen 1)."""
+    extra = f'\n[[pens]]\nname = "red"\nwidth_mm = {red_width_mm!r}\ncolor = "#ff0000"\n'
+    return parse_profile(profile_to_toml(default_profile()) + extra)
+
+
+REGION = (0.0, 0.0, 10.0, 10.0)
+BLACK_LINE = [(2.0, 7.0), (8.0, 7.0)]  # machine y 7 -> image row 30 (bottom-left origin, 10 px/mm)
+RED_LINE = [(2.0, 3.0), (8.0, 3.0)]  # -> image row 70
+
+
+def test_each_stroke_is_drawn_with_its_own_pen_colour_and_width():
+    profile = two_pens(red_width_mm=1.0)
+    image = render_strokes([BLACK_LINE, RED_LINE], profile, PX_PER_MM, REGION, stroke_pens=[0, 1])
+    assert image.mode == "RGB"
+    pixels = np.asarray(image)
+    assert pixels[30, 50].tolist() == [0, 0, 0]
+    assert pixels[70, 50].tolist() == [255, 0, 0]
+    assert pixels[50, 50].tolist() == [255, 255, 255]
+    page = render_page([BLACK_LINE, RED_LINE], profile, PX_PER_MM, REGION, stroke_pens=[0, 1])
+    black, red = 1.0 - page[:50, 50], 1.0 - page[50:, 50]  # ink across each line, per channel
+    np.testing.assert_allclose(black.sum(axis=0), [5.0, 5.0, 5.0], atol=1e-9)  # 0.5 mm in every channel
+    np.testing.assert_allclose(red.sum(axis=0), [0.0, 10.0, 10.0], atol=1e-9)  # 1 mm, absorbs green and blue
+
+
+def test_pen_inks_multiply_per_channel_where_strokes_overlap():
+    pens = (PenProfile("cyan", 0.5, "#00c0ff"), PenProfile("red", 0.5, "#ff2000"))
+    profile = dataclasses.replace(default_profile(), pens=pens)
+    lines = [[(2.0, 5.0), (8.0, 5.0)], [(2.0, 5.02), (8.0, 5.02)]]
+    both = render_page(lines, profile, PX_PER_MM, REGION, stroke_pens=[0, 1])
+    cyan = render_page(lines[:1], profile, PX_PER_MM, REGION, stroke_pens=[0])
+    red = render_page(lines[1:], profile, PX_PER_MM, REGION, stroke_pens=[1])
+    np.testing.assert_allclose(both, cyan * red, atol=1e-12)
+    assert both[50, 50] == pytest.approx([0.0, 0x20 * 0xC0 / 255**2, 0.0])  # subtractive mixing: nearly black
+
+
+def test_multi_pen_rendering_agrees_with_single_pen_rendering():
+    profile = two_pens()
+    strokes = [BLACK_LINE, RED_LINE, [(5.0, 5.0)]]
+    single = render_page(strokes, profile, PX_PER_MM, REGION)  # stroke_pens=None: pen 0 for all, greyscale
+    assert single.ndim == 2
+    np.testing.assert_array_equal(single, render_page(strokes, default_profile(), PX_PER_MM, REGION))
+    all_black = render_page(strokes, profile, PX_PER_MM, REGION, stroke_pens=[0, 0, 0])
+    assert all_black.shape == (*single.shape, 3)
+    for channel in range(3):
+        np.testing.assert_allclose(all_black[..., channel], single, atol=1e-12)
+    all_red = render_strokes(strokes, profile, PX_PER_MM, REGION, stroke_pens=[1, 1, 1])
+    red = render_strokes(strokes, profile, PX_PER_MM, REGION, pen_index=1)
+    np.testing.assert_array_equal(np.asarray(all_red), np.asarray(red))
+
+
+@pytest.mark.parametrize("stroke_pens", [[0], [0, 2], [0, -1]])
+def test_stroke_pens_must_name_one_pen_of_the_profile_per_stroke(stroke_pens):
+    with pytest.raises(ValueError, match="stroke_pens"):
+        render_page([BLACK_LINE, RED_LINE], two_pens(), PX_PER_MM, REGION, stroke_pens=stroke_pens)

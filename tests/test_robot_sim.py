@@ -184,3 +184,20 @@ def test_receive_buffer_drops_what_does_not_fit(sim):
     answers = sim.receive(b"~").decode().split("\r\n")[:-1]
     assert answers[:21] == ["ok"] * 21  # 21 whole lines fitted; the 22nd was cut short
     assert len(sim.executed_lines) == 21
+
+
+def test_strokes_are_labelled_with_the_program_section_that_drew_them(sim):
+    # Section k = strokes after the k-th program pause: the pipeline maps it to the k-th layer's pen.
+    send(sim, "G0 X10 Y10", "M3 S1000", "G1 X20 F1000", "M5", "M3 S1000", "M5", "M0 (pen two)")
+    assert sim.stroke_sections == [0, 0]
+    assert sim.receive(b"~") == b""
+    send(sim, "G0 X30", "M3 S1000", "G1 X40", "M5", "M1", "G0 X50")
+    assert sim.state == "Hold"  # M1 pauses like M0 in this model
+    sim.receive(b"~")
+    send(sim, "M3 S1000", "G1 X60", "M5")
+    assert sim.stroke_sections == [0, 0, 1, 2]
+    assert len(sim.stroke_sections) == len(sim.strokes)
+    assert sim.strokes[2] == [(30.0, 10.0), (40.0, 10.0)]
+    assert sim.strokes[3] == [(50.0, 10.0), (60.0, 10.0)]
+    sim.receive(b"\x18")  # a soft reset keeps what was drawn, and so its labels
+    assert sim.stroke_sections == [0, 0, 1, 2]

@@ -6,10 +6,21 @@ import os
 import threading
 import time
 
+import numpy as np
 import pytest
 
-from calibration import default_profile
-from robot import GRBL_ALARMS, GRBL_ERRORS, GrblSimulator, GrblStreamer, PtyPlotter, StreamError, clean_line
+from calibration import default_profile, parse_profile, profile_to_toml
+from robot import (
+    GRBL_ALARMS,
+    GRBL_ERRORS,
+    GrblSimulator,
+    GrblStreamer,
+    PtyPlotter,
+    StreamError,
+    clean_line,
+    is_program_pause,
+    render_strokes,
+)
 
 TIMEOUT_S = 2.0
 
@@ -265,3 +276,166 @@ def test_lines_grbl_cannot_take_are_refused_before_anything_is_sent(plotter, lin
             streamer.stream(["G0 X1", line], progress=False)
     with plotter.lock:
         assert plotter.simulator.executed_lines == []
+
+
+# Two layers as gcode.emit_gcode writes them: the first pen's line, pen up, dwell, M0, the second pen's line.
+TWO_PENS = [
+    "G21",
+    "G90",
+    "M5",
+    "G4 P0.150",
+    "G0 X10.000 Y20.000",
+    "M3 S1000",
+    "G4 P0.150",
+    "G1 X60.000 Y20.000 F3000.000",
+    "M5",
+    "G4 P0.1",
+    "M0 (change to pen red)",
+    "G0 X10.000 Y40.000",
+    "M3 S1000",
+    "G4 P0.150",
+    "G1 X60.000 Y40.000 F3000.000",
+    "M5",
+    "G0 X0.000 Y0.000",
+    "M2",
+]
+
+
+def record_received(sim: GrblSimulator) -> bytearray:
+    """Every byte the device receives from the host, in order (read it under the plotter's lock)."""
+    received = bytearray()
+    original = sim.receive
+
+    def recording_receive(data: bytes) -> bytes:
+        received.extend(data)
+        return original(data)
+
+    sim.receive = recording_receive
+    return received
+
+
+def two_pen_profile():
+    """The default profile (pen 0: 0.5 mm black) with a second, red pen."""
+    red = '\n[[pens]]\nname = "red"\nwidth_mm = 0.5\ncolor = "#ff0000"\n'
+    return parse_profile(profile_to_toml(default_profile()) + red)
+
+
+@pytest.mark.parametrize(
+    ("code", "pause"),
+    [("M0", True), ("M1", True), ("M00", True), ("M01", True), ("G4P1M0", True), ("M2", False), ("M30", False)]
+    + [("M10", False), ("M5", False), ("M0.5", False), ("G0X1", False), ("M0X", False)],
+)
+def test_program_pauses_are_recognised_in_cleaned_lines(code, pause):
+    assert is_program_pause(code) is pause
+
+
+def test_a_pen_change_pauses_the_stream_until_the_operator_is_done(plotter):
+    sim = plotter.simulator
+    received = record_received(sim)
+    seen: list[tuple[str, str, bytes, list[str]]] = []
+
+    def on_pause(message: str) -> None:
+        with plotter.lock:
+            seen.append((message, sim.state, bytes(received).replace(b"?", b""), list(sim.executed_lines)))
+
+    with GrblStreamer(plotter.port, timeout_s=TIMEOUT_S) as streamer:
+        report = streamer.stream(TWO_PENS, progress=False, on_pause=on_pause)
+    assert report.ok
+    assert report.lines_total == report.lines_sent == report.lines_acknowledged == len(TWO_PENS)
+    assert len(seen) == 1
+    message, state, sent_before, executed_before = seen[0]
+    assert message == "change to pen red"
+    assert state == "Hold"
+    assert sent_before.endswith(b"G4P0.1\nM0\n")  # nothing after M0 went out while the operator was busy
+    assert executed_before[-1] == "M0"
+    with plotter.lock:
+        assert received.count(b"~") == 1
+        assert sim.state == "Idle"
+        assert sim.executed_lines == [clean_line(line) for line in TWO_PENS]
+        assert sim.strokes == [[(10.0, 20.0), (60.0, 20.0)], [(10.0, 40.0), (60.0, 40.0)]]
+        assert sim.stroke_sections == [0, 1]
+
+
+def test_without_a_callback_the_stream_resumes_by_itself(plotter):
+    with GrblStreamer(plotter.port, timeout_s=TIMEOUT_S) as streamer:
+        report = streamer.stream(TWO_PENS, progress=False)
+    assert report.ok and report.lines_acknowledged == len(TWO_PENS)
+    with plotter.lock:
+        assert plotter.simulator.state == "Idle"
+        assert plotter.simulator.stroke_sections == [0, 1]
+        assert len(plotter.simulator.executed_lines) == len(TWO_PENS)
+
+
+def test_the_streamed_drawing_renders_each_section_in_its_pen(plotter):
+    with GrblStreamer(plotter.port, timeout_s=TIMEOUT_S) as streamer:
+        assert streamer.stream(TWO_PENS, progress=False).ok
+    with plotter.lock:
+        strokes, sections = plotter.snapshot_strokes(), list(plotter.simulator.stroke_sections)
+    profile, region = two_pen_profile(), (0.0, 0.0, 70.0, 50.0)  # 10 px/mm: machine y 20 -> row 300, 40 -> 100
+    pixels = np.asarray(render_strokes(strokes, profile, 10.0, region, stroke_pens=sections), dtype=int)
+    assert pixels.shape == (500, 700, 3)
+    assert (pixels[298:302, 120:580] < 30).all()  # the first pen's line: black
+    red = pixels[98:102, 120:580]
+    assert (red[..., 0] > 225).all() and (red[..., 1:] < 30).all()  # the second pen's line: red
+    assert (pixels[200, :] == 255).all()  # paper between them
+    single = render_strokes(strokes, profile, 10.0, region)
+    assert single.mode == "L"  # without stroke_pens: one pen for everything, as before
+    one_pen = render_strokes(strokes, default_profile(), 10.0, region)
+    np.testing.assert_array_equal(np.asarray(single), np.asarray(one_pen))
+
+
+def test_a_pause_keeps_the_character_counting_on_both_sides():
+    board = SlowBoard(default_profile())
+    buffered: list[tuple[str, int]] = []
+
+    class Recording(GrblStreamer):
+        def on_send(self, line: str, buffered_bytes: int) -> None:
+            buffered.append((line, buffered_bytes))
+
+    lines = program(12) + ["M0 (change to pen red)"] + program(12)
+    with PtyPlotter(board) as device, Recording(device.port, timeout_s=TIMEOUT_S) as streamer:
+        report = streamer.stream(lines, progress=False, on_pause=lambda message: None)
+    assert report.ok and report.lines_acknowledged == len(lines)
+    assert board.rx_overflow_bytes == 0
+    assert board.rx_peak_bytes <= 127 and max(b for _, b in buffered) <= 127
+    sent = [line for line, _ in buffered]
+    assert sent == [clean_line(line) for line in lines if clean_line(line)]
+    after = sent.index("M0") + 1
+    assert buffered[after] == (sent[after], len(sent[after]) + 1)  # the first line after M0 met an empty buffer
+    longest = max(len(clean_line(line)) + 1 for line in lines)
+    full_before = max(b for _, b in buffered[: after - 1])
+    full_after = max(b for _, b in buffered[after:])
+    assert full_before > 127 - longest and full_after > 127 - longest  # the buffer is kept full on both sides
+    assert board.stroke_sections == [0] * 12 + [1] * 12
+    assert board.executed_lines == sent
+
+
+def test_a_pause_line_that_grbl_rejects_ends_the_stream_without_asking_the_operator(plotter):
+    calls: list[str] = []
+    lines = ["G21", "G1 X1 M0 (no feed rate yet)", "G0 X5"]
+    with GrblStreamer(plotter.port, timeout_s=TIMEOUT_S) as streamer:
+        report = streamer.stream(lines, progress=False, on_pause=calls.append)
+    assert calls == []
+    assert [e["line_no"] for e in report.errors] == [2] and report.errors[0]["code"] == 22
+    assert report.lines_sent == 2
+    with plotter.lock:
+        assert plotter.simulator.state == "Idle"
+        assert plotter.simulator.executed_lines == ["G21", "M5"]  # then the pen was lifted
+
+
+def test_ctrl_c_during_a_pen_change_holds_and_resets_the_board(plotter):
+    sim = plotter.simulator
+    received = record_received(sim)
+
+    def on_pause(message: str) -> None:
+        raise KeyboardInterrupt
+
+    with GrblStreamer(plotter.port, timeout_s=TIMEOUT_S) as streamer:
+        with pytest.raises(KeyboardInterrupt):
+            streamer.stream(TWO_PENS, progress=False, on_pause=on_pause)
+        assert wait_until(lambda: received.endswith(b"!\x18"))
+    with plotter.lock:
+        assert b"~" not in received  # never resumed
+        assert sim.state == "Idle" and not sim.pen_down  # the reset ended the hold
+        assert sim.executed_lines[-1] == "M0"
+        assert sim.stroke_sections == [0]
