@@ -55,6 +55,9 @@ def _fit_options(f):
         click.option("--stroke-width-px", type=click.FloatRange(0.05, 100), default=None,
                      help="Stroke width in fit pixels, overriding the pen's width (for pixel-space work; the "
                           "plotter still draws with its pen)."),
+        click.option("--width-range-px", type=(click.FloatRange(0.05, 100), click.FloatRange(0.05, 100)),
+                     default=None, help="Learn each stroke's width between MIN and MAX fit pixels (for brush "
+                     "robots and pixel-space work; a pen draws at its own width)."),
         click.option("--loss", default="tone", show_default=True,
                      help="What 'close to the picture' means: mse, tone (MSE of blurred images), vgg, lpips, "
                           "content (one VGG layer: Nakano's intrinsic style transfer), or a weighted sum such as "
@@ -85,6 +88,7 @@ def _fit_options_from(kwargs: dict) -> pipeline.FitOptions:
         loss=kwargs["loss"],
         paint=kwargs["paint"],
         stroke_width_px=kwargs["stroke_width_px"],
+        width_range_px=kwargs["width_range_px"],
         vgg_layers=parse_vgg_layers(kwargs["vgg_layers"]),
         vgg_weights=kwargs["vgg_weights"],
         progress=not kwargs["quiet"],

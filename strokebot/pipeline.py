@@ -44,6 +44,7 @@ class FitOptions:
     loss: str = "tone"
     paint: bool = False  # free RGB paint per stroke (brush robots) instead of the profile's pens
     stroke_width_px: float | None = None  # None: the profile's first pen at the fit resolution
+    width_range_px: tuple[float, float] | None = None  # learn widths within these bounds
     vgg_layers: tuple[str, ...] = DEFAULT_VGG_LAYERS
     vgg_weights: str | None = None
     progress: bool = True
@@ -132,6 +133,7 @@ def fit_image(image_path: str | Path, profile: MachineProfile, options: FitOptio
         primitive=options.primitive,
         iters=options.iters,
         stroke_width_px=pen_width_px,
+        width_range_px=options.width_range_px,
         seed=options.seed,
         device=options.device,
         loss=options.loss,

@@ -78,16 +78,18 @@ def strokes_to_svg(strokes: StrokeSet, mm_per_px: float, pens: Sequence[PenLike]
         )
         for stroke, (path, pen_index) in enumerate(zip(paths, strokes.pens)):
             if pen_index == index:
-                ET.SubElement(group, f"{{{SVG_NS}}}path", {"d": path.d(), **_paint_attributes(strokes, stroke)})
+                ET.SubElement(group, f"{{{SVG_NS}}}path", {"d": path.d(), **_paint_attributes(strokes, stroke, mm_per_px)})
     ET.indent(root)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
 
 
-def _paint_attributes(strokes: StrokeSet, index: int) -> dict[str, str]:
-    """A painted stroke's own colour and opacity (free paint mode); nothing for pen strokes."""
-    if strokes.colors is None:
-        return {}
-    attributes = {"stroke": rgb_to_hex(strokes.colors[index])}
+def _paint_attributes(strokes: StrokeSet, index: int, mm_per_px: float) -> dict[str, str]:
+    """A stroke's own colour, opacity and width where they were learned; nothing for plain pen strokes."""
+    attributes = {}
+    if strokes.colors is not None:
+        attributes["stroke"] = rgb_to_hex(strokes.colors[index])
     if strokes.opacity is not None:
         attributes["stroke-opacity"] = f"{float(strokes.opacity[index]):.3f}"
+    if strokes.widths_px is not None:
+        attributes["stroke-width"] = f"{float(strokes.widths_px[index]) * mm_per_px:.4f}"
     return attributes

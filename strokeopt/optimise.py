@@ -26,6 +26,7 @@ RESPAWN_EVERY = 20
 RESPAWN_UNTIL = 0.8  # fraction of the iterations after which strokes are left to settle
 RESPAWN_INK_FRACTION = 0.1  # a stroke with less ink than this share of a fresh stroke's is respawned
 INK_LEARNING_RATE = 0.05  # for pen assignment logits and paint colours
+WIDTH_LEARNING_RATE = 0.05  # px per step, for learnable widths
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,7 @@ class FitConfig:
     pen_colors: tuple[str, ...] = ()  # '#rrggbb' per pen, for colour="pens"
     pen_widths_px: tuple[float, ...] = ()  # per pen; default stroke_width_px for every pen
     assign_until: float = 0.6  # fraction of the iterations after which each stroke's pen is fixed
+    width_range_px: tuple[float, float] | None = None  # learn each stroke's width within these bounds
     seed: int = 0
     device: str = "auto"
     progress: bool = True
@@ -70,6 +72,12 @@ class FitConfig:
             raise ValueError("colour 'pens' needs at least one pen colour")
         if self.pen_widths_px and len(self.pen_widths_px) != len(self.pen_colors):
             raise ValueError("give one width per pen colour, or none")
+        if self.width_range_px is not None:
+            low, high = self.width_range_px
+            if not (0 < low <= high <= 100):
+                raise ValueError(f"width range must satisfy 0 < min <= max <= 100 px, got {self.width_range_px}")
+            if self.colour == "pens":
+                raise ValueError("pens have the widths of the pens: learnable widths are for black or paint")
 
     @property
     def channels(self) -> int:
@@ -146,10 +154,15 @@ def _fit(target: np.ndarray, config: FitConfig) -> FitResult:
     control = _place_strokes(darkness, config.strokes, length_px, config.primitive, generator)
     control = control.to(device).requires_grad_(True)
     ink_model = _ink_model(config, target_t, control.detach(), device)
+    start_width = config.stroke_width_px
+    if config.width_range_px is not None:
+        start_width = min(max(start_width, config.width_range_px[0]), config.width_range_px[1])
+    learned_widths = torch.full((config.strokes,), start_width, device=device, requires_grad=True)
     raster = SoftRasteriser(height, width)
     optimiser = torch.optim.Adam(
         [{"params": [control], "lr": config.learning_rate * scale},
-         {"params": ink_model.parameters(), "lr": INK_LEARNING_RATE}],
+         {"params": ink_model.parameters(), "lr": INK_LEARNING_RATE},
+         {"params": [learned_widths] if config.width_range_px else [], "lr": WIDTH_LEARNING_RATE}],
         fused=True,
     )
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=max(1, config.iters), eta_min=0.0)
@@ -165,6 +178,8 @@ def _fit(target: np.ndarray, config: FitConfig) -> FitResult:
         step_started = time.perf_counter()
         filter_px = _filter_width(step, config)
         absorb, widths = ink_model.absorb_and_widths(step)
+        if config.width_range_px is not None:
+            widths = learned_widths
         image, ink = render_ink(raster, polyline(config.primitive, control), widths, filter_px, absorb)
         loss = image_loss(image)
         optimiser.zero_grad(set_to_none=True)
@@ -174,9 +189,12 @@ def _fit(target: np.ndarray, config: FitConfig) -> FitResult:
         with torch.no_grad():
             control.copy_(_limit_length(control, max_length_px))
             control.copy_(torch.minimum(control.clamp_min(0.0), limits))
+            if config.width_range_px is not None:
+                learned_widths.clamp_(*config.width_range_px)
             if _respawn_due(step, config):
                 dead = _respawn(control, ink, image, target_t, length_px, config, generator, optimiser)
                 ink_model.restart(dead, _colour_at(target_t, control[dead].mean(dim=1)))
+                learned_widths[dead] = start_width
                 respawned += len(dead)
         losses.append(float(loss.detach()))
         step_seconds.append(time.perf_counter() - step_started)
@@ -186,11 +204,14 @@ def _fit(target: np.ndarray, config: FitConfig) -> FitResult:
     points = control.detach().cpu().numpy().astype(np.float64)
     with torch.no_grad():
         absorb, widths = ink_model.absorb_and_widths(config.iters)
+        if config.width_range_px is not None:
+            widths = learned_widths.detach().clone()
     paint = isinstance(ink_model, FreePaint)
     strokes = StrokeSet(
         config.primitive, points, ink_model.pens().numpy().astype(np.int64), width, height,
         colors=ink_model.colours().detach().cpu().numpy().astype(np.float64) if paint else None,
         opacity=ink_model.opacity().detach().cpu().numpy().astype(np.float64) if paint else None,
+        widths_px=widths.cpu().numpy().astype(np.float64) if config.width_range_px is not None else None,
     )
     final_absorb = None if absorb is None else absorb.cpu().numpy()
     return FitResult(

@@ -26,6 +26,7 @@ class StrokeSet:
     height_px: int
     colors: np.ndarray | None = None  # (N, 3) RGB in [0, 1] per stroke, for free paint
     opacity: np.ndarray | None = None  # (N,) per stroke, for free paint
+    widths_px: np.ndarray | None = None  # (N,) per stroke when widths were learned; else the pen's width
 
     def __post_init__(self) -> None:
         if self.primitive not in PRIMITIVES:

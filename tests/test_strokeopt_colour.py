@@ -74,3 +74,21 @@ def test_painted_strokes_carry_their_colour_into_the_svg():
     first = result.strokes.colors[0]
     expected = "#" + "".join(f"{round(float(v) * 255):02x}" for v in first)
     assert f'stroke="{expected}"' in text and text.count("stroke-opacity=") == 20
+
+
+def test_learnable_widths_grow_on_a_dark_page_shrink_on_a_light_one_and_stay_in_bounds():
+    def widths_after_fit(grey: float, start_px: float) -> np.ndarray:
+        target = np.full((40, 40), grey, np.float32)
+        config = FitConfig(strokes=100, iters=80, primitive="dot", stroke_width_px=start_px,
+                           width_range_px=(0.5, 6.0), progress=False)
+        return fit_strokes(target, config).strokes.widths_px
+
+    dark = widths_after_fit(0.1, 2.0)  # 100 dots of 2 px cannot darken a 40 x 40 page: they must grow
+    light = widths_after_fit(0.97, 4.0)  # 100 dots of 4 px are far too much ink for a near-white page
+    assert dark.mean() > 3.0 and light.mean() < 3.0
+    assert min(dark.min(), light.min()) >= 0.5 and max(dark.max(), light.max()) <= 6.0
+
+
+def test_learnable_widths_are_refused_for_pens_of_fixed_width():
+    with pytest.raises(ValueError, match="widths of the pens"):
+        FitConfig(colour="pens", pen_colors=("#000000",), width_range_px=(1.0, 2.0))
