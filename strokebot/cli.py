@@ -52,6 +52,9 @@ def _fit_options(f):
         click.option("--paint", is_flag=True,
                      help="Free colour and opacity per stroke (for brush robots) instead of the profile's pens. "
                           "With several pens in the profile, strokes are shared among the pens' inks."),
+        click.option("--compositing", type=click.Choice(["ink", "over"]), default="ink", show_default=True,
+                     help="ink: transparent pen ink, order-independent; over: opaque paint, later strokes on top "
+                          "(with --paint)."),
         click.option("--stroke-width-px", type=click.FloatRange(0.05, 100), default=None,
                      help="Stroke width in fit pixels, overriding the pen's width (for pixel-space work; the "
                           "plotter still draws with its pen)."),
@@ -87,6 +90,7 @@ def _fit_options_from(kwargs: dict) -> pipeline.FitOptions:
         device=kwargs["device"],
         loss=kwargs["loss"],
         paint=kwargs["paint"],
+        compositing=kwargs["compositing"],
         stroke_width_px=kwargs["stroke_width_px"],
         width_range_px=kwargs["width_range_px"],
         vgg_layers=parse_vgg_layers(kwargs["vgg_layers"]),

@@ -43,6 +43,7 @@ class FitOptions:
     device: str = "auto"
     loss: str = "tone"
     paint: bool = False  # free RGB paint per stroke (brush robots) instead of the profile's pens
+    compositing: str = "ink"  # "over" for opaque paint laid in stroke order
     stroke_width_px: float | None = None  # None: the profile's first pen at the fit resolution
     width_range_px: tuple[float, float] | None = None  # learn widths within these bounds
     vgg_layers: tuple[str, ...] = DEFAULT_VGG_LAYERS
@@ -134,6 +135,7 @@ def fit_image(image_path: str | Path, profile: MachineProfile, options: FitOptio
         iters=options.iters,
         stroke_width_px=pen_width_px,
         width_range_px=options.width_range_px,
+        compositing=options.compositing,
         seed=options.seed,
         device=options.device,
         loss=options.loss,

@@ -18,10 +18,11 @@ from strokeopt import raster_cpu
 from strokeopt.colour import COLOUR_MODES, BlackPen, FreePaint, PenPalette, hex_to_rgb
 from strokeopt.losses import DEFAULT_CONTENT_LAYER, DEFAULT_VGG_LAYERS, ImageLoss, parse_loss
 from strokeopt.primitives import initial_control_points, polyline
-from strokeopt.render import SoftRasteriser, render_ink
+from strokeopt.render import SoftRasteriser, composite_over, render_ink
 from strokeopt.strokes import PRIMITIVES, StrokeSet
 
 DEVICES = ("auto", "cpu", "cuda")
+COMPOSITING = ("ink", "over")
 RESPAWN_EVERY = 20
 RESPAWN_UNTIL = 0.8  # fraction of the iterations after which strokes are left to settle
 RESPAWN_INK_FRACTION = 0.1  # a stroke with less ink than this share of a fresh stroke's is respawned
@@ -50,6 +51,7 @@ class FitConfig:
     pen_widths_px: tuple[float, ...] = ()  # per pen; default stroke_width_px for every pen
     assign_until: float = 0.6  # fraction of the iterations after which each stroke's pen is fixed
     width_range_px: tuple[float, float] | None = None  # learn each stroke's width within these bounds
+    compositing: str = "ink"  # ink: order-independent (pens); over: later strokes cover earlier (opaque paint)
     seed: int = 0
     device: str = "auto"
     progress: bool = True
@@ -78,6 +80,10 @@ class FitConfig:
                 raise ValueError(f"width range must satisfy 0 < min <= max <= 100 px, got {self.width_range_px}")
             if self.colour == "pens":
                 raise ValueError("pens have the widths of the pens: learnable widths are for black or paint")
+        if self.compositing not in COMPOSITING:
+            raise ValueError(f"compositing must be one of {', '.join(COMPOSITING)}, got {self.compositing!r}")
+        if self.compositing == "over" and self.colour != "paint":
+            raise ValueError("'over' compositing is for paint (--paint): pen ink is order-independent")
 
     @property
     def channels(self) -> int:
@@ -107,18 +113,28 @@ def pick_device(name: str) -> torch.device:
 
 
 def render_strokes(
-    strokes: StrokeSet, width_px: float | np.ndarray, filter_px: float = 1.0, absorb: np.ndarray | None = None
+    strokes: StrokeSet,
+    width_px: float | np.ndarray,
+    filter_px: float = 1.0,
+    absorb: np.ndarray | None = None,
+    compositing: str = "ink",
 ) -> np.ndarray:
     """Image of a stroke set at its own canvas size (white paper = 1): (H, W), or (C, H, W) with ``absorb``.
 
-    ``width_px`` is one width or one per stroke; ``absorb`` (N, C) each stroke's absorbance per channel.
+    ``width_px`` is one width or one per stroke; ``absorb`` (N, C) each stroke's absorbance per channel;
+    ``compositing="over"`` paints the strokes' own colours and opacities in order instead.
     """
     control = torch.as_tensor(strokes.points, dtype=torch.float32)
     raster = SoftRasteriser(strokes.height_px, strokes.width_px)
     widths = torch.as_tensor(np.broadcast_to(width_px, (len(strokes),)).copy(), dtype=torch.float32)
-    channels = None if absorb is None else torch.as_tensor(absorb, dtype=torch.float32)
+    poly = polyline(strokes.primitive, control)
     with torch.no_grad():
-        image, _ = render_ink(raster, polyline(strokes.primitive, control), widths, filter_px, channels)
+        if compositing == "over":
+            opacity = torch.as_tensor(strokes.opacity, dtype=torch.float32)
+            colours = torch.as_tensor(strokes.colors, dtype=torch.float32)
+            return composite_over(raster.patches(poly, widths, filter_px), opacity, colours).numpy()
+        channels = None if absorb is None else torch.as_tensor(absorb, dtype=torch.float32)
+        image, _ = render_ink(raster, poly, widths, filter_px, channels)
     return image.numpy()
 
 
@@ -180,7 +196,10 @@ def _fit(target: np.ndarray, config: FitConfig) -> FitResult:
         absorb, widths = ink_model.absorb_and_widths(step)
         if config.width_range_px is not None:
             widths = learned_widths
-        image, ink = render_ink(raster, polyline(config.primitive, control), widths, filter_px, absorb)
+        if config.compositing == "over":
+            image, ink = _paint_over(raster, polyline(config.primitive, control), widths, filter_px, ink_model)
+        else:
+            image, ink = render_ink(raster, polyline(config.primitive, control), widths, filter_px, absorb)
         loss = image_loss(image)
         optimiser.zero_grad(set_to_none=True)
         loss.backward()
@@ -216,12 +235,22 @@ def _fit(target: np.ndarray, config: FitConfig) -> FitResult:
     final_absorb = None if absorb is None else absorb.cpu().numpy()
     return FitResult(
         strokes=strokes,
-        render=render_strokes(strokes, widths.cpu().numpy(), absorb=final_absorb),
+        render=render_strokes(strokes, widths.cpu().numpy(), absorb=final_absorb, compositing=config.compositing),
         losses=losses,
         seconds=time.perf_counter() - started,
         device=str(device),
         step_seconds=step_seconds,
     )
+
+
+def _paint_over(
+    raster: SoftRasteriser, polylines: torch.Tensor, widths: torch.Tensor, filter_px: float, paint: FreePaint
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Opaque paint composited in stroke order, and each stroke's ink (its coverage sum)."""
+    patches = raster.patches(polylines, widths, filter_px)
+    ink = torch.zeros(len(polylines), dtype=polylines.dtype, device=polylines.device)
+    ink = ink.index_add(0, patches.stroke, patches.coverage.detach().sum(dim=1))
+    return composite_over(patches, paint.opacity(), paint.colours()), ink
 
 
 def _respawn_due(step: int, config: FitConfig) -> bool:

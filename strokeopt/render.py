@@ -189,3 +189,32 @@ def render_ink(
         )
         image = log_t[:, : raster.height_px, : raster.width_px].exp()
     return (image if absorb is not None else image[0]), ink
+
+
+def composite_over(patches: CoveragePatches, opacity: torch.Tensor, colours: torch.Tensor) -> torch.Tensor:
+    """Ordered "over" compositing of opaque paint on white paper: later strokes cover earlier ones.
+
+    colour = paper x prod(1 - a_s) + sum_s a_s colour_s prod_{t above s}(1 - a_t), with a_s = opacity x
+    coverage; computed per pixel by sorting the patch pixels top stroke first and taking an exclusive
+    cumulative sum of log(1 - a) within each pixel. Returns (3, H, W).
+    """
+    count = len(opacity)
+    pixel = patches.pixel.reshape(-1)
+    stroke = patches.stroke[:, None].expand_as(patches.pixel).reshape(-1)
+    alpha = (opacity[stroke] * patches.coverage.reshape(-1)).clamp(0.0, 1.0 - _MIN_TRANSMITTANCE)
+    inked = (patches.coverage.reshape(-1) > 0).nonzero()[:, 0]
+    pixel, stroke, alpha = pixel[inked], stroke[inked], alpha[inked]
+    order = torch.argsort(pixel * count + (count - 1 - stroke))  # per pixel, the top (latest) stroke first
+    pixel, stroke, alpha = pixel[order], stroke[order], alpha[order]
+    log_clear = torch.log1p(-alpha)
+    running = torch.cumsum(log_clear, 0)
+    _, counts = torch.unique_consecutive(pixel, return_counts=True)
+    starts = torch.cumsum(counts, 0) - counts
+    before = torch.where(starts > 0, running[(starts - 1).clamp_min(0)], torch.zeros_like(starts, dtype=running.dtype))
+    above = torch.exp(running - log_clear - torch.repeat_interleave(before, counts))
+    hp, wp = patches.padded_shape
+    paint = torch.zeros(3, hp * wp, dtype=alpha.dtype, device=alpha.device)
+    paint = paint.index_add(1, pixel, (alpha * above)[None] * colours[stroke].t())
+    clear = torch.zeros(hp * wp, dtype=alpha.dtype, device=alpha.device).index_add(0, pixel, log_clear).exp()
+    image = paint + clear[None]
+    return image.reshape(3, hp, wp)[:, : patches.height_px, : patches.width_px]

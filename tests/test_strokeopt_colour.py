@@ -92,3 +92,16 @@ def test_learnable_widths_grow_on_a_dark_page_shrink_on_a_light_one_and_stay_in_
 def test_learnable_widths_are_refused_for_pens_of_fixed_width():
     with pytest.raises(ValueError, match="widths of the pens"):
         FitConfig(colour="pens", pen_colors=("#000000",), width_range_px=(1.0, 2.0))
+
+
+def test_opaque_paint_in_order_reaches_the_colours_too():
+    target = two_patches()
+    result = fit_strokes(target, FitConfig(strokes=150, iters=60, colour="paint", compositing="over",
+                                           stroke_width_px=2.0, progress=False))
+    assert result.render.shape == (3, 48, 48)
+    assert np.mean((result.render - target) ** 2) < 0.6 * np.mean((1 - target) ** 2)
+
+
+def test_over_compositing_is_for_paint_only():
+    with pytest.raises(ValueError, match="for paint"):
+        FitConfig(compositing="over")
