@@ -18,7 +18,7 @@ from strokeopt import raster_cpu
 from strokeopt.colour import COLOUR_MODES, BlackPen, FreePaint, PenPalette, hex_to_rgb
 from strokeopt.losses import DEFAULT_CONTENT_LAYER, DEFAULT_VGG_LAYERS, ImageLoss, parse_loss
 from strokeopt.primitives import initial_control_points, polyline
-from strokeopt.render import SoftRasteriser, composite_over, render_ink
+from strokeopt.render import SoftRasteriser, StrokeRenderer, composite_over, draw_strokes, render_ink
 from strokeopt.strokes import PRIMITIVES, StrokeSet
 
 DEVICES = ("auto", "cpu", "cuda")
@@ -112,34 +112,24 @@ def pick_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def render_strokes(
-    strokes: StrokeSet,
-    width_px: float | np.ndarray,
-    filter_px: float = 1.0,
-    absorb: np.ndarray | None = None,
-    compositing: str = "ink",
-) -> np.ndarray:
-    """Image of a stroke set at its own canvas size (white paper = 1): (H, W), or (C, H, W) with ``absorb``.
+def render_strokes(strokes: StrokeSet, width_px: float | np.ndarray, filter_px: float = 1.0) -> np.ndarray:
+    """Grayscale image (H, W) of a stroke set in black ink at its own canvas size (white paper = 1).
 
-    ``width_px`` is one width or one per stroke; ``absorb`` (N, C) each stroke's absorbance per channel;
-    ``compositing="over"`` paints the strokes' own colours and opacities in order instead.
+    ``width_px`` is one width or one per stroke.
     """
     control = torch.as_tensor(strokes.points, dtype=torch.float32)
     raster = SoftRasteriser(strokes.height_px, strokes.width_px)
     widths = torch.as_tensor(np.broadcast_to(width_px, (len(strokes),)).copy(), dtype=torch.float32)
-    poly = polyline(strokes.primitive, control)
     with torch.no_grad():
-        if compositing == "over":
-            opacity = torch.as_tensor(strokes.opacity, dtype=torch.float32)
-            colours = torch.as_tensor(strokes.colors, dtype=torch.float32)
-            return composite_over(raster.patches(poly, widths, filter_px), opacity, colours).numpy()
-        channels = None if absorb is None else torch.as_tensor(absorb, dtype=torch.float32)
-        image, _ = render_ink(raster, poly, widths, filter_px, channels)
+        image, _ = render_ink(raster, polyline(strokes.primitive, control), widths, filter_px)
     return image.numpy()
 
 
-def fit_strokes(target: np.ndarray, config: FitConfig) -> FitResult:
-    """Fit ``config.strokes`` strokes to a target in [0, 1], white = paper: (H, W) grayscale, (3, H, W) colour."""
+def fit_strokes(target: np.ndarray, config: FitConfig, renderer: StrokeRenderer | None = None) -> FitResult:
+    """Fit ``config.strokes`` strokes to a target in [0, 1], white = paper: (H, W) grayscale, (3, H, W) colour.
+
+    ``renderer`` draws the strokes (default: the analytic soft rasteriser at the target's size).
+    """
     # Adam's second moments of tiny gradients underflow into denormals, which are ~50x slower on CPUs.
     flushed = torch.set_flush_denormal(True)
     torch_threads = torch.get_num_threads()
@@ -147,14 +137,14 @@ def fit_strokes(target: np.ndarray, config: FitConfig) -> FitResult:
         # the compiled rasteriser does the heavy lifting on every core; torch's idle pool would spin against it
         torch.set_num_threads(1)
     try:
-        return _fit(target, config)
+        return _fit(target, config, renderer)
     finally:
         torch.set_num_threads(torch_threads)
         if flushed:
             torch.set_flush_denormal(False)
 
 
-def _fit(target: np.ndarray, config: FitConfig) -> FitResult:
+def _fit(target: np.ndarray, config: FitConfig, renderer: StrokeRenderer | None) -> FitResult:
     device = pick_device(config.device)
     started = time.perf_counter()
     torch.manual_seed(config.seed)
@@ -174,7 +164,7 @@ def _fit(target: np.ndarray, config: FitConfig) -> FitResult:
     if config.width_range_px is not None:
         start_width = min(max(start_width, config.width_range_px[0]), config.width_range_px[1])
     learned_widths = torch.full((config.strokes,), start_width, device=device, requires_grad=True)
-    raster = SoftRasteriser(height, width)
+    raster = renderer or SoftRasteriser(height, width)
     optimiser = torch.optim.Adam(
         [{"params": [control], "lr": config.learning_rate * scale},
          {"params": ink_model.parameters(), "lr": INK_LEARNING_RATE},
@@ -197,9 +187,9 @@ def _fit(target: np.ndarray, config: FitConfig) -> FitResult:
         if config.width_range_px is not None:
             widths = learned_widths
         if config.compositing == "over":
-            image, ink = _paint_over(raster, polyline(config.primitive, control), widths, filter_px, ink_model)
+            image, ink = _paint_over(raster, config.primitive, control, widths, filter_px, ink_model)
         else:
-            image, ink = render_ink(raster, polyline(config.primitive, control), widths, filter_px, absorb)
+            image, ink = draw_strokes(raster, config.primitive, control, widths, filter_px, absorb)
         loss = image_loss(image)
         optimiser.zero_grad(set_to_none=True)
         loss.backward()
@@ -232,10 +222,14 @@ def _fit(target: np.ndarray, config: FitConfig) -> FitResult:
         opacity=ink_model.opacity().detach().cpu().numpy().astype(np.float64) if paint else None,
         widths_px=widths.cpu().numpy().astype(np.float64) if config.width_range_px is not None else None,
     )
-    final_absorb = None if absorb is None else absorb.cpu().numpy()
+    with torch.no_grad():  # the final picture, through the same renderer, at the pen's hard edge
+        if config.compositing == "over":
+            final, _ = _paint_over(raster, config.primitive, control, widths, 1.0, ink_model)
+        else:
+            final, _ = draw_strokes(raster, config.primitive, control, widths, 1.0, absorb)
     return FitResult(
         strokes=strokes,
-        render=render_strokes(strokes, widths.cpu().numpy(), absorb=final_absorb, compositing=config.compositing),
+        render=final.cpu().numpy().astype(np.float32),
         losses=losses,
         seconds=time.perf_counter() - started,
         device=str(device),
@@ -244,11 +238,12 @@ def _fit(target: np.ndarray, config: FitConfig) -> FitResult:
 
 
 def _paint_over(
-    raster: SoftRasteriser, polylines: torch.Tensor, widths: torch.Tensor, filter_px: float, paint: FreePaint
+    renderer: StrokeRenderer, primitive: str, control: torch.Tensor, widths: torch.Tensor, filter_px: float,
+    paint: FreePaint,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Opaque paint composited in stroke order, and each stroke's ink (its coverage sum)."""
-    patches = raster.patches(polylines, widths, filter_px)
-    ink = torch.zeros(len(polylines), dtype=polylines.dtype, device=polylines.device)
+    patches = renderer.stroke_patches(primitive, control, widths, filter_px)
+    ink = torch.zeros(len(control), dtype=control.dtype, device=control.device)
     ink = ink.index_add(0, patches.stroke, patches.coverage.detach().sum(dim=1))
     return composite_over(patches, paint.opacity(), paint.colours()), ink
 

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Protocol
 
 import torch
 
 from strokeopt import raster_cpu
+from strokeopt.primitives import polyline
 
 TILE_PX = 8
 _MIN_TRANSMITTANCE = 1e-4
@@ -61,6 +63,21 @@ def line_coverage(distance_px: torch.Tensor, width_px: torch.Tensor, filter_px: 
 BACKENDS = ("auto", "torch", "numba")
 
 
+class StrokeRenderer(Protocol):
+    """What the optimiser needs of a renderer: stroke parameters in, per-stroke coverage patches out.
+
+    The analytic soft rasteriser below is one; a learned neural painter (action -> stroke image) is another
+    that plugs into ``fit_strokes`` without changing the optimiser.
+    """
+
+    height_px: int
+    width_px: int
+
+    def stroke_patches(
+        self, primitive: str, control: torch.Tensor, widths_px: torch.Tensor, filter_px: float
+    ) -> CoveragePatches: ...
+
+
 class SoftRasteriser:
     """Renders polylines of given widths as coverage patches on a ``height_px`` x ``width_px`` canvas.
 
@@ -79,6 +96,12 @@ class SoftRasteriser:
         self.backend = backend
         self.tiles_y = math.ceil(height_px / tile_px)
         self.tiles_x = math.ceil(width_px / tile_px)
+
+    def stroke_patches(
+        self, primitive: str, control: torch.Tensor, widths_px: torch.Tensor, filter_px: float
+    ) -> CoveragePatches:
+        """Coverage patches of strokes given by their primitive and control points (N, K, 2)."""
+        return self.patches(polyline(primitive, control), widths_px, filter_px)
 
     def patches(self, polylines: torch.Tensor, widths_px: torch.Tensor, filter_px: float) -> CoveragePatches:
         """Coverage patches of polylines (N, M, 2) in pixel coordinates with per-stroke widths (N,)."""
@@ -159,6 +182,27 @@ def composite_ink(patches: CoveragePatches, opacity: torch.Tensor | float = 1.0)
     total = total.index_add(1, patches.pixel.reshape(-1), log_t.reshape(channels, -1))
     image = total.reshape(channels, hp, wp)[:, : patches.height_px, : patches.width_px].exp()
     return image if isinstance(opacity, torch.Tensor) and opacity.dim() == 2 else image[0]
+
+
+def draw_strokes(
+    renderer: StrokeRenderer,
+    primitive: str,
+    control: torch.Tensor,
+    widths_px: torch.Tensor,
+    filter_px: float,
+    absorb: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Order-independent ink of strokes through any renderer, and each stroke's ink (coverage sum).
+
+    The soft rasteriser takes its fused path; any other renderer's patches are composited here.
+    """
+    if isinstance(renderer, SoftRasteriser):
+        return render_ink(renderer, polyline(primitive, control), widths_px, filter_px, absorb)
+    patches = renderer.stroke_patches(primitive, control, widths_px, filter_px)
+    ink = torch.zeros(len(control), dtype=control.dtype, device=control.device)
+    ink = ink.index_add(0, patches.stroke, patches.coverage.detach().sum(dim=1))
+    channels = absorb if absorb is not None else torch.ones(len(control), dtype=control.dtype, device=control.device)
+    return composite_ink(patches, channels), ink
 
 
 def render_ink(

@@ -86,3 +86,50 @@ def test_gaussian_blur_is_a_gaussian_convolution_renormalised_at_the_border():
     assert torch.allclose(gaussian_blur(image, sigma)[inner], conv(image)[inner])  # plain Gaussian inside
     flat = torch.full((20, 20), 0.3, dtype=torch.float64)
     assert torch.allclose(gaussian_blur(flat, 2.0), flat)  # grey stays grey up to the border
+
+
+class GaussianBlobs:
+    """A stand-in for a learned neural painter: each stroke is a soft blob at its first control point.
+
+    It knows nothing of the optimiser; it only answers the renderer interface (stroke parameters in,
+    per-stroke coverage patches out).
+    """
+
+    tile = 8
+
+    def __init__(self, height_px, width_px):
+        self.height_px, self.width_px = height_px, width_px
+
+    def stroke_patches(self, primitive, control, widths_px, filter_px):
+        import torch
+
+        from strokeopt.render import CoveragePatches
+
+        t = self.tile
+        tiles_y, tiles_x = -(-self.height_px // t), -(-self.width_px // t)
+        centre = control[:, 0]
+        home = (centre.detach() / t).floor().long()
+        offsets = torch.tensor([(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1)])
+        ty = (home[:, None, 1] + offsets[None, :, 0]).clamp(0, tiles_y - 1).reshape(-1)
+        tx = (home[:, None, 0] + offsets[None, :, 1]).clamp(0, tiles_x - 1).reshape(-1)
+        stroke = torch.arange(len(control)).repeat_interleave(9)
+        iy, ix = torch.meshgrid(torch.arange(t), torch.arange(t), indexing="ij")
+        py, px = ty[:, None] * t + iy.reshape(1, -1), tx[:, None] * t + ix.reshape(1, -1)
+        d2 = (px + 0.5 - centre[stroke, 0:1]) ** 2 + (py + 0.5 - centre[stroke, 1:2]) ** 2
+        coverage = torch.exp(-d2 / (2 * widths_px[stroke, None] ** 2)) * 0.9
+        # tiles clamped onto the same place would count twice: keep each (stroke, tile) once
+        key = stroke * tiles_y * tiles_x + ty * tiles_x + tx
+        first = torch.ones_like(key, dtype=torch.bool)
+        first[1:] = key[1:] != key[:-1]
+        return CoveragePatches(stroke[first], (py * tiles_x * t + px)[first], coverage[first],
+                               self.height_px, self.width_px, t)
+
+
+def test_another_renderer_plugs_into_the_optimiser_unchanged():
+    target = dark_disc()
+    renderer = GaussianBlobs(32, 32)
+    config = FitConfig(strokes=60, iters=40, primitive="dot", stroke_width_px=1.5, progress=False)
+    result = fit_strokes(target, config, renderer=renderer)
+    assert result.losses[-1] < 0.5 * result.losses[0]
+    centres = result.strokes.points[:, 0]
+    assert (np.hypot(centres[:, 0] - 16, centres[:, 1] - 16) < 10).mean() > 0.8
