@@ -44,7 +44,7 @@ def _fit_options(f):
         click.option("--strokes", type=click.IntRange(1, 1_000_000), default=2000, show_default=True,
                      help="Number of strokes to fit."),
         click.option("--primitive", type=click.Choice(PRIMITIVES), default="line", show_default=True,
-                     help="Stroke shape: straight lines or cubic Béziers."),
+                     help="Stroke shape: dots, straight lines, quadratic or cubic Béziers, or Catmull-Rom chains."),
         click.option("--iters", type=click.IntRange(0, 100_000), default=300, show_default=True,
                      help="Optimisation steps."),
         click.option("--size", "size_px", type=click.IntRange(8, 4096), default=128, show_default=True,
@@ -59,7 +59,7 @@ def _fit_options(f):
                      help="Stroke width in fit pixels, overriding the pen's width (for pixel-space work; the "
                           "plotter still draws with its pen)."),
         click.option("--width-range-px", type=(click.FloatRange(0.05, 100), click.FloatRange(0.05, 100)),
-                     default=None, help="Learn each stroke's width between MIN and MAX fit pixels (for brush "
+                     default=None, metavar="MIN MAX", help="Learn each stroke's width between MIN and MAX fit pixels (for brush "
                      "robots and pixel-space work; a pen draws at its own width)."),
         click.option("--loss", default="tone", show_default=True,
                      help="What 'close to the picture' means: mse, tone (MSE of blurred images), vgg, lpips, "

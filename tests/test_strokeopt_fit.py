@@ -133,3 +133,15 @@ def test_another_renderer_plugs_into_the_optimiser_unchanged():
     assert result.losses[-1] < 0.5 * result.losses[0]
     centres = result.strokes.points[:, 0]
     assert (np.hypot(centres[:, 0] - 16, centres[:, 1] - 16) < 10).mean() > 0.8
+
+
+def test_the_torch_renderer_path_used_on_gpus_fits_as_well_as_the_compiled_one():
+    from strokeopt.render import SoftRasteriser
+
+    target = dark_disc()
+    config = FitConfig(strokes=80, iters=40, stroke_width_px=1.0, progress=False)
+    compiled = fit_strokes(target, config)
+    portable = fit_strokes(target, config, renderer=SoftRasteriser(32, 32, backend="torch"))
+    assert portable.losses[-1] < 0.5 * portable.losses[0]
+    assert abs(portable.losses[-1] - compiled.losses[-1]) < 0.25 * compiled.losses[-1]
+    assert np.allclose(portable.render, render_strokes(portable.strokes, 1.0), atol=1e-4)
