@@ -144,26 +144,35 @@ def tiles_in_reach(
     return stroke[:count], tile_y[:count], tile_x[:count]
 
 
+def _add_point_gradient(grad_poly, c, s, k, t, scale, vx, vy):
+    """Add scale * d(distance)/d(points) of segment k of stroke s, the pixel at (vx, vy) from its nearest point.
+
+    distance = |pixel - (A + t (B - A))|, so d/dA = -u (1 - t) and d/dB = -u t with u = (vx, vy) / distance
+    (``scale`` already holds the 1 / distance); t's own change is orthogonal to u and drops out.
+    """
+    k1 = min(k + 1, grad_poly.shape[2] - 1)
+    grad_poly[c, s, k, 0] -= scale * vx * (1.0 - t)
+    grad_poly[c, s, k, 1] -= scale * vy * (1.0 - t)
+    grad_poly[c, s, k1, 0] -= scale * vx * t
+    grad_poly[c, s, k1, 1] -= scale * vy * t
+
+
 def _coverage_kernel(poly, widths, stroke, tile_y, tile_x, tile, filter_px, coverage):
-    """Box-filtered coverage of each patch pixel by its stroke."""
+    """Box-filtered coverage of each patch pixel by its stroke (0 where the stroke cannot reach)."""
     half_f = filter_px / 2.0
     for p in numba.prange(stroke.shape[0]):
         s = stroke[p]
         half_w = widths[s] / 2.0
-        reach2 = (half_w + half_f) ** 2
+        reach = half_w + half_f
+        for j in range(tile * tile):
+            coverage[p, j] = 0.0
         for iy in range(tile):
             cy = tile_y[p] * tile + iy + 0.5
-            for ix in range(tile):
-                cx = tile_x[p] * tile + ix + 0.5
-                d2, _, _, _, _ = _nearest(poly, s, cx, cy)
-                j = iy * tile + ix
-                if d2 >= reach2:
-                    coverage[p, j] = 0.0
-                    continue
-                d = math.sqrt(d2 + 1e-12)
-                hi = min(d + half_w, half_f)
-                lo = max(d - half_w, -half_f)
-                coverage[p, j] = max(hi - lo, 0.0) / filter_px
+            first, last = _row_span(poly, s, cy, reach, tile_x[p] * tile, tile)
+            for ix in range(first, last):
+                d2, _, _, _, _ = _nearest(poly, s, tile_x[p] * tile + ix + 0.5, cy)
+                if d2 < reach * reach:
+                    coverage[p, iy * tile + ix] = _pixel_coverage(d2, half_w, half_f, filter_px)[0]
 
 
 def _backward_kernel(grad, coverage, poly, widths, stroke, tile_y, tile_x, tile, filter_px, grad_poly, grad_widths):
@@ -173,35 +182,22 @@ def _backward_kernel(grad, coverage, poly, widths, stroke, tile_y, tile_x, tile,
     that threads never add into the same memory; the caller sums the buffers.
     """
     half_f = filter_px / 2.0
-    n_points = poly.shape[1]
     chunks = grad_poly.shape[0]
     count = stroke.shape[0]
     for c in numba.prange(chunks):
         for p in range(c * count // chunks, (c + 1) * count // chunks):
             s = stroke[p]
             half_w = widths[s] / 2.0
-            for iy in range(tile):
-                cy = tile_y[p] * tile + iy + 0.5
-                for ix in range(tile):
-                    j = iy * tile + ix
-                    g = grad[p, j]
-                    if g == 0.0 or coverage[p, j] == 0.0:
-                        continue
-                    cx = tile_x[p] * tile + ix + 0.5
-                    d2, k, t, vx, vy = _nearest(poly, s, cx, cy)
-                    d = math.sqrt(d2 + 1e-12)
-                    hi_open = d + half_w < half_f
-                    lo_open = d - half_w > -half_f
-                    dc_dd = ((1.0 if hi_open else 0.0) - (1.0 if lo_open else 0.0)) / filter_px
-                    # d = |c - (A + t (B - A))|: dd/dA = -u (1 - t), dd/dB = -u t (t's own change is orthogonal to u)
-                    gx = -g * dc_dd * vx / d
-                    gy = -g * dc_dd * vy / d
-                    k1 = min(k + 1, n_points - 1)
-                    grad_poly[c, s, k, 0] += gx * (1.0 - t)
-                    grad_poly[c, s, k, 1] += gy * (1.0 - t)
-                    grad_poly[c, s, k1, 0] += gx * t
-                    grad_poly[c, s, k1, 1] += gy * t
-                    grad_widths[c, s] += g * ((0.5 if hi_open else 0.0) + (0.5 if lo_open else 0.0)) / filter_px
+            for j in range(tile * tile):
+                g = grad[p, j]
+                if g == 0.0 or coverage[p, j] == 0.0:
+                    continue
+                cx = tile_x[p] * tile + j % tile + 0.5
+                cy = tile_y[p] * tile + j // tile + 0.5
+                d2, k, t, vx, vy = _nearest(poly, s, cx, cy)
+                _, dc_dd, dc_dw, d = _pixel_coverage(d2, half_w, half_f, filter_px)
+                _add_point_gradient(grad_poly, c, s, k, t, g * dc_dd / d, vx, vy)
+                grad_widths[c, s] += g * dc_dw
 
 
 def _pixel_coverage(d2, half_w, half_f, filter_px):
@@ -262,7 +258,6 @@ def _ink_backward_kernel(
 ):
     """Chain rule from d(loss)/d(log transmittance) per channel and pixel to points, widths and absorbances."""
     half_f = filter_px / 2.0
-    n_points = poly.shape[1]
     chunks = grad_poly.shape[0]
     count = stroke.shape[0]
     for c in numba.prange(chunks):
@@ -296,13 +291,7 @@ def _ink_backward_kernel(
                     if g_cov == 0.0:
                         continue
                     grad_widths[c, s] += g_cov * dc_dw
-                    gx = -g_cov * dc_dd * vx / d
-                    gy = -g_cov * dc_dd * vy / d
-                    k1 = min(k + 1, n_points - 1)
-                    grad_poly[c, s, k, 0] += gx * (1.0 - t)
-                    grad_poly[c, s, k, 1] += gy * (1.0 - t)
-                    grad_poly[c, s, k1, 0] += gx * t
-                    grad_poly[c, s, k1, 1] += gy * t
+                    _add_point_gradient(grad_poly, c, s, k, t, g_cov * dc_dd / d, vx, vy)
 
 
 if AVAILABLE:
@@ -311,6 +300,7 @@ if AVAILABLE:
     _nearest = numba.njit(inline="always", fastmath=True, cache=True)(_nearest)
     _pixel_coverage = numba.njit(inline="always", cache=True)(_pixel_coverage)
     _row_span = numba.njit(inline="always", fastmath=True, cache=True)(_row_span)
+    _add_point_gradient = numba.njit(inline="always", cache=True)(_add_point_gradient)
     _tiles_kernel = numba.njit(fastmath=True, cache=True)(_tiles_kernel)
     _coverage_kernel = numba.njit(parallel=True, cache=True)(_coverage_kernel)
     _ink_kernel = numba.njit(parallel=True, fastmath=True, cache=True)(_ink_kernel)
