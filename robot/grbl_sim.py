@@ -27,6 +27,7 @@ from collections import deque
 from dataclasses import dataclass
 
 from calibration import MachineProfile
+from gcode.dialects import flavour_for
 from gcode.reader import GcodeError, GcodeInterpreter, ModalState, Move, Pause, PenChange, ProgramEnd
 
 BANNER = b"\r\nGrbl 1.1h ['$' for help]\r\n"
@@ -84,7 +85,7 @@ class GrblSimulator:
         self.state = "Idle"
         self.rx_overflow_bytes = 0  # bytes lost because the receive buffer was full
         self.rx_peak_bytes = 0  # the most bytes the receive buffer ever held
-        self._interpreter = GcodeInterpreter()
+        self._interpreter = GcodeInterpreter(flavour=flavour_for(profile))
         self._rx: deque[int] = deque()
         self._line = bytearray()  # the line being assembled, already stripped the way GRBL strips it
         self._raw = bytearray()  # the same line as the host sent it, for executed_lines
@@ -165,7 +166,7 @@ class GrblSimulator:
         self._start_line()
         self._critical = False
         x, y, z = self.position
-        self._interpreter = GcodeInterpreter(ModalState(x_mm=x, y_mm=y, z_mm=z))
+        self._interpreter = GcodeInterpreter(ModalState(x_mm=x, y_mm=y, z_mm=z), flavour_for(self.profile))
         out = bytearray(BANNER)
         if self.state == "Alarm":
             out += b"[MSG:'$H'|'$X' to unlock]\r\n"
@@ -245,7 +246,7 @@ class GrblSimulator:
             (10, "1"), (11, "0.010"), (12, "0.002"), (13, "0"),
             (20, str(int(s.soft_limits))), (21, "0"), (22, str(int(s.soft_limits))), (23, "0"),
             (24, "25.000"), (25, "500.000"), (26, "250"), (27, "1.000"),
-            (30, str(self.profile.pen_lift.down_s)), (31, "0"), (32, "0"),
+            (30, str(self.profile.pen_lift.down_s or 1000)), (31, "0"), (32, "0"),
             (100, "80.000"), (101, "80.000"), (102, "80.000"),
             (110, f"{mo.travel_feed_mm_min:.3f}"), (111, f"{mo.travel_feed_mm_min:.3f}"), (112, "500.000"),
             (120, f"{mo.acceleration_mm_s2:.3f}"), (121, f"{mo.acceleration_mm_s2:.3f}"), (122, "10.000"),
