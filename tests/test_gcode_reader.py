@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import cmath
 import math
+from pathlib import Path
 
+import numpy as np
 import pytest
 import vpype
-from pygcode import Line
+from pygcode import Line, Machine
 
-from calibration import default_profile
+from calibration import default_profile, load_profile
 from gcode import (
     Dwell,
     GcodeError,
@@ -18,10 +21,14 @@ from gcode import (
     PenChange,
     ProgramEnd,
     emit_gcode,
+    flavour_for,
     parse_words,
     read_program,
     strip_comment,
 )
+
+
+PROFILES = Path(__file__).resolve().parent.parent / "examples" / "profiles"
 
 
 def moves(events):
@@ -207,3 +214,33 @@ def test_every_emitted_line_parses_with_pygcode_and_it_sees_the_same_positions()
                 theirs.add((params["X"], params["Y"]))
     ours = {m.end for m in moves(read_program(program))}
     assert theirs == ours
+
+
+def curvy_program(profile) -> list[str]:
+    """Lines, a dot and arcs-worth of circle in two layers, emitted with G2/G3 in the profile's dialect."""
+    circle = [100 + 150j + 40 * cmath.exp(1j * t) for t in np.linspace(0, 5, 300)]
+    s_curve = [30 + 30j + t * 5 + 10j * math.sin(t) for t in np.linspace(0, 20, 400)]
+    doc = vpype.Document()
+    doc.add(vpype.LineCollection([circle, [20 + 30j, 50 + 30j], [70 + 70j, 70 + 70j]]), 1)
+    doc.add(vpype.LineCollection([s_curve]), 2)
+    return emit_gcode(doc, profile, title="pygcode check", arcs=True, arc_tolerance_mm=0.02)
+
+
+@pytest.mark.parametrize("profile_file", [None, *sorted(PROFILES.glob("*.toml"))], ids=lambda p: getattr(p, "stem", "default"))
+def test_pygcode_follows_our_programs_to_the_same_positions_arcs_included(profile_file):
+    profile = load_profile(profile_file)
+    program = curvy_program(profile)
+    assert any(line.startswith("G2 ") for line in program) and any(line.startswith("G3 ") for line in program)
+    machine = Machine()
+    ours = GcodeInterpreter(flavour=flavour_for(profile))
+    motions = 0
+    for number, text in enumerate(program, start=1):
+        ours.execute(text, number)
+        code, _ = strip_comment(text)
+        if not code.startswith(("G0", "G1", "G2", "G3")) or code.startswith(("G21", "G20")):
+            continue  # pygcode knows no Marlin servo or message words; positions change only on motion lines
+        machine.process_block(Line(text).block)
+        theirs = machine.pos
+        assert (theirs.X, theirs.Y, theirs.Z) == pytest.approx((ours.state.x_mm, ours.state.y_mm, ours.state.z_mm)), text
+        motions += 1
+    assert motions > 20
