@@ -14,6 +14,7 @@ import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+import numpy as np
 import svgelements  # vpype's own SVG parser, so dots are found exactly where vpype will put them
 import vpype
 
@@ -71,6 +72,8 @@ def read_svg(path: str | Path, quantization_px: float = QUANTIZATION_MM * PX_PER
         doc.page_size = None
     if doc.is_empty():
         raise SvgError(f"SVG {path} contains nothing to draw on its page")
+    if not all(np.isfinite(line).all() for layer in doc.layers.values() for line in layer):
+        raise SvgError(f"SVG {path} has a coordinate that is not a finite number (e.g. 1e400 or nan)")
 
     for new_id, layer_id in enumerate(sorted(doc.layers), start=1):  # layers numbered 1, 2, ... in order
         layer = doc.pop(layer_id)

@@ -104,6 +104,10 @@ def test_a_file_path_given_as_a_string_works(tmp_path):
             '<line x1="20" y1="20" x2="30" y2="30"/></svg>',
             "nothing to draw",
         ),
+        (
+            '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 10 10"><path d="M 0 0 L 1e400 5"/></svg>',
+            "not a finite number",
+        ),
         ("<html><body/></html>", "not an SVG"),
     ],
 )
