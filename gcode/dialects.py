@@ -99,8 +99,13 @@ def flavour_for(profile: MachineProfile) -> Flavour:
     return Flavour("grbl", "spindle")
 
 
-def _number(value: float | None) -> str:
-    """A setting as G-code writes numbers: three decimals."""
-    assert value is not None
+def format_number(value: float) -> str:
+    """A number as G-code writes it here: exactly three decimals, never ``-0.000``."""
     text = f"{value:.3f}"
     return "0.000" if text == "-0.000" else text
+
+
+def _number(value: float | None) -> str:
+    """A profile setting that the dialect needs (the profile reader guarantees it is set)."""
+    assert value is not None
+    return format_number(value)

@@ -15,7 +15,7 @@ import vpype
 
 from calibration import MachineProfile
 from gcode.arcs import ArcTo, LineTo, fit_arcs
-from gcode.dialects import Dialect, dialect_for, flavour_for
+from gcode.dialects import Dialect, dialect_for, flavour_for, format_number
 from gcode.reader import GcodeError, GcodeInterpreter, Move
 
 MAX_LINE_CHARS = 70
@@ -72,12 +72,6 @@ def check_program(program: list[str], profile: MachineProfile) -> None:
 def sanitize_comment(text: str, max_chars: int) -> str:
     """Text safe inside a ``( ... )`` or ``;`` comment: printable ASCII, no parentheses or semicolons."""
     return "".join(c if c in _COMMENT_SAFE else "_" for c in text)[:max_chars].strip()
-
-
-def format_number(value: float) -> str:
-    """A number with exactly three decimals, never ``-0.000``."""
-    text = f"{value:.3f}"
-    return "0.000" if text == "-0.000" else text
 
 
 def _check_vertices(drawing: vpype.Document, profile: MachineProfile) -> None:
