@@ -19,8 +19,18 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - exercised only on Python 3.10
     import tomli as tomllib
 
-DIALECTS = ("grbl-servo",)
-ORIGINS = ("bottom-left", "top-left")
+DIALECTS = ("grbl-servo", "grbl-z", "marlin-servo", "marlin-z", "custom")
+FIRMWARES = ("grbl", "marlin")
+ORIGINS = ("bottom-left", "top-left", "bottom-right", "top-right")
+# The [pen_lift] settings each dialect reads; "custom" takes its pen moves from [templates] instead.
+PEN_LIFT_FIELDS = {
+    "grbl-servo": ("down_s", "dwell_s"),
+    "grbl-z": ("up_z_mm", "down_z_mm", "plunge_feed_mm_min", "dwell_s"),
+    "marlin-servo": ("servo_index", "up_angle", "down_angle", "dwell_s"),
+    "marlin-z": ("up_z_mm", "down_z_mm", "plunge_feed_mm_min", "dwell_s"),
+    "custom": ("dwell_s",),
+}
+TEMPLATE_FIELDS = ("header", "pen_up", "pen_down", "pen_change", "footer")
 DEFAULT_PROFILE_FILE = "a4_grbl_servo.toml"
 
 
@@ -66,10 +76,37 @@ class Motion:
 
 @dataclass(frozen=True)
 class PenLift:
-    """How the pen goes down and up: the servo value for down (``M3 S<down_s>``) and the dwell after a move."""
+    """How the pen goes down and up; each dialect reads its own fields (PEN_LIFT_FIELDS), the rest stay None.
 
-    down_s: int
-    dwell_s: float
+    grbl-servo: ``M3 S<down_s>`` down, ``M5`` up. marlin-servo: ``M280 P<servo_index> S<angle>``.
+    grbl-z / marlin-z: Z to ``down_z_mm`` at ``plunge_feed_mm_min``, rapid Z to ``up_z_mm``.
+    Every lift or drop is followed by a dwell of ``dwell_s`` seconds (0 for none).
+    """
+
+    dwell_s: float = 0.0
+    down_s: int | None = None
+    servo_index: int | None = None
+    up_angle: float | None = None
+    down_angle: float | None = None
+    up_z_mm: float | None = None
+    down_z_mm: float | None = None
+    plunge_feed_mm_min: float | None = None
+
+
+@dataclass(frozen=True)
+class GcodeTemplates:
+    """A custom dialect: the G-code lines for each step, for a firmware ("grbl" or "marlin").
+
+    ``pen_change`` may name the pen as ``{pen}``; the lines are written as they are, so they must be
+    G-code the firmware understands (moves included: they are checked against the work area too).
+    """
+
+    firmware: str
+    pen_up: tuple[str, ...]
+    pen_down: tuple[str, ...]
+    header: tuple[str, ...] = ()
+    pen_change: tuple[str, ...] = ()
+    footer: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -82,12 +119,24 @@ class MachineProfile:
     motion: Motion
     pen_lift: PenLift
     pens: tuple[PenProfile, ...]
+    templates: GcodeTemplates | None = None  # only for the "custom" dialect
+
+    @property
+    def firmware(self) -> str:
+        """The firmware family the dialect talks to: "grbl" or "marlin"."""
+        if self.templates is not None:
+            return self.templates.firmware
+        return self.dialect.split("-")[0]
 
     def page_to_machine(self, x_mm: float, y_mm: float) -> tuple[float, float]:
-        """Machine coordinates of a point given on the page (origin top-left, y pointing down)."""
-        if self.work_area.origin == "bottom-left":
-            return x_mm, self.work_area.height_mm - y_mm
-        return x_mm, y_mm
+        """Machine coordinates of a point given on the page (origin top-left, y pointing down).
+
+        Works on numbers and on numpy arrays alike.
+        """
+        vertical, horizontal = self.work_area.origin.split("-")
+        x = self.work_area.width_mm - x_mm if horizontal == "right" else x_mm
+        y = self.work_area.height_mm - y_mm if vertical == "bottom" else y_mm
+        return x, y
 
     def machine_to_page(self, x_mm: float, y_mm: float) -> tuple[float, float]:
         """Page coordinates (origin top-left, y down) of a machine position; the inverse of page_to_machine."""
@@ -140,9 +189,13 @@ def profile_to_toml(profile: MachineProfile) -> str:
         f"acceleration_mm_s2 = {mo.acceleration_mm_s2!r}",
         "",
         "[pen_lift]",
-        f"down_s = {pl.down_s}",
-        f"dwell_s = {pl.dwell_s!r}",
+        *(f"{field} = {getattr(pl, field)!r}" for field in PEN_LIFT_FIELDS[profile.dialect]),
     ]
+    if profile.templates is not None:
+        lines += ["", "[templates]", f"firmware = {_toml_str(profile.templates.firmware)}"]
+        for field in TEMPLATE_FIELDS:
+            values = ", ".join(_toml_str(v) for v in getattr(profile.templates, field))
+            lines.append(f"{field} = [{values}]")
     for pen in profile.pens:
         lines += [
             "",
@@ -162,6 +215,7 @@ def _toml_str(value: str) -> str:
 
 _COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
 _MAX_SIDE_MM = 10_000.0
+_MAX_TEMPLATE_CHARS = 60  # leaves room for {pen} within the emitter's 70-character lines
 
 
 class _Reader:
@@ -203,7 +257,7 @@ class _Reader:
         return value
 
     def profile(self) -> MachineProfile:
-        top_keys = {"name", "dialect", "work_area", "motion", "pen_lift", "pens"}
+        top_keys = {"name", "dialect", "work_area", "motion", "pen_lift", "templates", "pens"}
         unknown = sorted(set(self.data) - top_keys)
         if unknown:
             raise self.fail(unknown[0], "is not a known setting")
@@ -225,11 +279,10 @@ class _Reader:
             acceleration_mm_s2=self.number(mo, "acceleration_mm_s2", "motion.", 0.0, 1e6),
         )
 
-        pl = self.table(self.data, "pen_lift", "", {"down_s", "dwell_s"})
-        down_s = self.number(pl, "down_s", "pen_lift.", 0.0, 1e6)
-        if down_s != int(down_s):
-            raise self.fail("pen_lift.down_s", f"must be a whole number, got {pl['down_s']!r}")
-        pen_lift = PenLift(down_s=int(down_s), dwell_s=self.number(pl, "dwell_s", "pen_lift.", -1e-9, 10.0))
+        pen_lift = self.pen_lift(dialect)
+        templates = self.templates() if dialect == "custom" else None
+        if dialect != "custom" and "templates" in self.data:
+            raise self.fail("templates", f"is only read by the custom dialect, not {dialect}")
 
         raw_pens = self.data.get("pens")
         if not isinstance(raw_pens, list) or not raw_pens:
@@ -263,4 +316,64 @@ class _Reader:
             motion=motion,
             pen_lift=pen_lift,
             pens=tuple(pens),
+            templates=templates,
         )
+
+    def pen_lift(self, dialect: str) -> PenLift:
+        """The [pen_lift] fields that ``dialect`` uses, each checked; fields of other dialects are refused."""
+        fields = PEN_LIFT_FIELDS[dialect]
+        if dialect == "custom" and "pen_lift" not in self.data:
+            return PenLift()
+        pl = self.table(self.data, "pen_lift", "", set().union(*PEN_LIFT_FIELDS.values()))
+        stray = sorted(set(pl) - set(fields))
+        if stray:
+            raise self.fail(f"pen_lift.{stray[0]}", f"is not a setting of the {dialect} dialect (it uses {', '.join(fields)})")
+        values: dict[str, Any] = {"dwell_s": self.number(pl, "dwell_s", "pen_lift.", -1e-9, 10.0)}
+        if "down_s" in fields:
+            values["down_s"] = self.whole(pl, "down_s", 0, 1_000_000)
+        if "servo_index" in fields:
+            values["servo_index"] = self.whole(pl, "servo_index", -1, 15)
+            values["up_angle"] = self.number(pl, "up_angle", "pen_lift.", -1e-9, 180.0)
+            values["down_angle"] = self.number(pl, "down_angle", "pen_lift.", -1e-9, 180.0)
+            if values["up_angle"] == values["down_angle"]:
+                raise self.fail("pen_lift.down_angle", "must differ from up_angle")
+        if "up_z_mm" in fields:
+            values["up_z_mm"] = self.number(pl, "up_z_mm", "pen_lift.", -1000.0, 1000.0)
+            values["down_z_mm"] = self.number(pl, "down_z_mm", "pen_lift.", -1000.0, 1000.0)
+            if values["down_z_mm"] >= values["up_z_mm"]:
+                raise self.fail("pen_lift.down_z_mm", f"must be below up_z_mm ({values['up_z_mm']:g})")
+            values["plunge_feed_mm_min"] = self.number(pl, "plunge_feed_mm_min", "pen_lift.", 0.0, 1e6)
+        return PenLift(**values)
+
+    def whole(self, table: dict[str, Any], key: str, low: int, high: int) -> int:
+        """A whole number in (low, high] under [pen_lift]."""
+        value = self.number(table, key, "pen_lift.", low, high)
+        if value != int(value):
+            raise self.fail(f"pen_lift.{key}", f"must be a whole number, got {table[key]!r}")
+        return int(value)
+
+    def templates(self) -> GcodeTemplates:
+        """The custom dialect's [templates]: a firmware and lists of G-code lines, each checked."""
+        raw = self.table(self.data, "templates", "", {"firmware", *TEMPLATE_FIELDS})
+        firmware = self.text(raw, "firmware", "templates.", FIRMWARES)
+        lines: dict[str, tuple[str, ...]] = {}
+        for field in TEMPLATE_FIELDS:
+            value = raw.get(field, [])
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                raise self.fail(f"templates.{field}", f"must be a list of strings, got {value!r}")
+            for line in value:
+                if not line.strip() or len(line) > _MAX_TEMPLATE_CHARS or not line.isascii() or not line.isprintable():
+                    raise self.fail(
+                        f"templates.{field}",
+                        f"holds {line!r}: each line must be printable ASCII, 1 to {_MAX_TEMPLATE_CHARS} characters",
+                    )
+                rest = line.replace("{pen}", "") if field == "pen_change" else line
+                if "{" in rest or "}" in rest:
+                    raise self.fail(f"templates.{field}", f"holds {line!r}: only pen_change may use {{pen}}, nothing else")
+            lines[field] = tuple(value)
+        for field in ("pen_up", "pen_down"):
+            if not lines[field]:
+                raise self.fail(f"templates.{field}", "must hold at least one line")
+        if not set(lines["pen_down"]) - set(lines["pen_up"]) or not set(lines["pen_up"]) - set(lines["pen_down"]):
+            raise self.fail("templates.pen_down", "must hold a line that pen_up does not, and pen_up one that it does not")
+        return GcodeTemplates(firmware=firmware, **lines)

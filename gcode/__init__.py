@@ -1,11 +1,14 @@
-"""SVG in millimetres to G-code for a GRBL pen plotter, and a reader for that G-code."""
+"""SVG to G-code for GRBL and Marlin pen plotters: layout, merging, ordering, dialects, and a G-code reader."""
 
-from gcode.emit import OutOfBoundsError, emit_gcode
-from gcode.layout import Placement, layout_to_work_area
-from gcode.plan import PlannedDrawing, order_lines, plan_document
+from gcode.dialects import Dialect, dialect_for, flavour_for
+from gcode.emit import OutOfBoundsError, check_program, emit_gcode
+from gcode.layout import ROTATIONS, Placement, layout_to_work_area
+from gcode.order import order_paths
+from gcode.plan import PlannedDrawing, PlanOptions, order_lines, plan_document, plan_svg
 from gcode.reader import (
     Dwell,
     Event,
+    Flavour,
     GcodeError,
     GcodeInterpreter,
     ModalState,
@@ -21,13 +24,17 @@ from gcode.stats import PlanStats, compute_stats
 from gcode.svg import SvgError, read_svg
 
 __all__ = [
+    "ROTATIONS",
+    "Dialect",
     "Dwell",
     "Event",
+    "Flavour",
     "GcodeError",
     "GcodeInterpreter",
     "ModalState",
     "Move",
     "OutOfBoundsError",
+    "PlanOptions",
     "Pause",
     "PenChange",
     "Placement",
@@ -35,12 +42,17 @@ __all__ = [
     "PlannedDrawing",
     "ProgramEnd",
     "SvgError",
+    "check_program",
     "compute_stats",
+    "dialect_for",
     "emit_gcode",
+    "flavour_for",
     "layout_to_work_area",
     "order_lines",
+    "order_paths",
     "parse_words",
     "plan_document",
+    "plan_svg",
     "read_program",
     "read_svg",
     "strip_comment",

@@ -1,36 +1,76 @@
-"""Write a planned drawing (machine mm) as G-code for a GRBL servo pen plotter ("grbl-servo")."""
+"""Write a planned drawing (machine mm) as G-code in the profile's dialect, checked against the work area.
+
+Drawing moves are G1 (or G2/G3 arcs fitted within the tolerance when asked), travel is G0 with the pen
+up. Numbers have exactly three decimals, every line fits in MAX_LINE_CHARS, and text from outside
+(titles, layer names) only ever appears sanitised inside a comment or a pen-change message.
+"""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 
 import numpy as np
 import vpype
 
 from calibration import MachineProfile
+from gcode.arcs import ArcTo, LineTo, fit_arcs
+from gcode.dialects import Dialect, dialect_for, flavour_for
+from gcode.reader import GcodeError, GcodeInterpreter, Move
 
 MAX_LINE_CHARS = 70
 _COMMENT_SAFE = frozenset(chr(c) for c in range(0x20, 0x7F)) - set("();")
-_HEADER = "(strokebot: {})"
-_PEN_CHANGE = "M0 (change to pen {})"
-PEN_COMMENT = "(pen {})"
+_HEADER = "strokebot: {}"
+PEN_COMMENT = "pen {}"  # starts each layer of a multi-pen program, for people and the simulator
+_BOUNDS_SLACK_MM = 1e-6
 
 
 class OutOfBoundsError(ValueError):
-    """A vertex of the drawing lies outside the machine's work area."""
+    """A vertex of the drawing, or a move of the program, lies outside the machine's work area."""
 
 
-def emit_gcode(drawing: vpype.Document, profile: MachineProfile, title: str = "") -> list[str]:
+def emit_gcode(
+    drawing: vpype.Document,
+    profile: MachineProfile,
+    title: str = "",
+    arcs: bool = False,
+    arc_tolerance_mm: float = 0.05,
+) -> list[str]:
     """G-code lines (without newlines) drawing each layer in turn, with a pen change between layers.
 
-    Raises OutOfBoundsError, before producing anything, if a vertex lies outside the work area.
+    With ``arcs``, runs of vertices that lie on a circle within ``arc_tolerance_mm`` become G2/G3 arcs.
+    Raises OutOfBoundsError, before producing anything, if a vertex lies outside the work area, and checks
+    the finished program's every move (templates and arcs included) the same way.
     """
-    _check_bounds(drawing, profile)
-    return list(_GrblServoWriter(profile).program(drawing, title))
+    _check_vertices(drawing, profile)
+    writer = _Writer(profile, dialect_for(profile), arc_tolerance_mm if arcs else None)
+    program = list(writer.program(drawing, title))
+    check_program(program, profile)
+    return program
+
+
+def check_program(program: list[str], profile: MachineProfile) -> None:
+    """Read the program as its machine would and raise if any move leaves the work area or a line is bad."""
+    width, height = profile.work_area.width_mm, profile.work_area.height_mm
+    interpreter = GcodeInterpreter(flavour=flavour_for(profile))
+    for line_no, line in enumerate(program, start=1):
+        if len(line) > MAX_LINE_CHARS:
+            raise GcodeError(f"{line!r} is longer than {MAX_LINE_CHARS} characters", 0, line_no)
+        try:
+            events = interpreter.execute(line, line_no)
+        except GcodeError as exc:
+            raise GcodeError(f"the program's line {line!r} is not valid G-code: {exc.message}", exc.grbl_code) from None
+        for move in (e for e in events if isinstance(e, Move)):
+            x, y = move.end
+            if not (-_BOUNDS_SLACK_MM <= x <= width + _BOUNDS_SLACK_MM and -_BOUNDS_SLACK_MM <= y <= height + _BOUNDS_SLACK_MM):
+                raise OutOfBoundsError(
+                    f"line {line_no} ({line}) moves to ({x:g}, {y:g}) mm, outside the work area "
+                    f"0..{width:g} x 0..{height:g} mm"
+                )
 
 
 def sanitize_comment(text: str, max_chars: int) -> str:
-    """Text safe inside a ``( ... )`` comment: printable ASCII, no parentheses or semicolons."""
+    """Text safe inside a ``( ... )`` or ``;`` comment: printable ASCII, no parentheses or semicolons."""
     return "".join(c if c in _COMMENT_SAFE else "_" for c in text)[:max_chars].strip()
 
 
@@ -40,7 +80,7 @@ def format_number(value: float) -> str:
     return "0.000" if text == "-0.000" else text
 
 
-def _check_bounds(drawing: vpype.Document, profile: MachineProfile) -> None:
+def _check_vertices(drawing: vpype.Document, profile: MachineProfile) -> None:
     """Raise OutOfBoundsError for the first vertex outside [0, width] x [0, height] (NaN included)."""
     width, height = profile.work_area.width_mm, profile.work_area.height_mm
     for layer_id in sorted(drawing.layers):
@@ -55,47 +95,85 @@ def _check_bounds(drawing: vpype.Document, profile: MachineProfile) -> None:
                 )
 
 
-class _GrblServoWriter:
-    """Produces a grbl-servo program, remembering the last written position and the feed to write."""
+class _Writer:
+    """Produces one program, remembering the last written position and whether the feed must be stated."""
 
-    def __init__(self, profile: MachineProfile) -> None:
-        self.pen_down = f"M3 S{profile.pen_lift.down_s}"
-        self.dwell = f"G4 P{format_number(profile.pen_lift.dwell_s)}"
-        self.feed = f" F{format_number(profile.motion.draw_feed_mm_min)}"
+    def __init__(self, profile: MachineProfile, dialect: Dialect, arc_tolerance_mm: float | None) -> None:
+        self.dialect = dialect
+        self.arc_tolerance_mm = arc_tolerance_mm
+        self.bounds = (0.0, 0.0, profile.work_area.width_mm, profile.work_area.height_mm)
+        self.draw_feed = f" F{format_number(profile.motion.draw_feed_mm_min)}"
+        self.feed = self.draw_feed  # what the next drawing move appends: the feed, until it is modal
         self.position: tuple[str, str] | None = None
 
     def program(self, drawing: vpype.Document, title: str) -> Iterator[str]:
-        yield _comment_line(_HEADER, title)
-        yield from ("G21", "G90", "M5", self.dwell)
+        yield self.comment(_HEADER, title)
+        yield from ("G21", "G90", *self.dialect.header, *self.dialect.pen_up)
         layers = [(i, drawing.layers[i]) for i in sorted(drawing.layers) if len(drawing.layers[i])]
         for number, (layer_id, layer) in enumerate(layers):
+            name = _pen_name(layer, layer_id)
             if number > 0:  # the pen was lifted after the previous layer's last line
-                yield _comment_line(_PEN_CHANGE, _pen_name(layer, layer_id))
+                yield from self.travel(("0.000", "0.000"))
+                yield from (self.fill(template, name) for template in self.dialect.pen_change)
             if len(layers) > 1:  # says which pen draws what follows, for people and for the simulator
-                yield _comment_line(PEN_COMMENT, _pen_name(layer, layer_id))
+                yield self.comment(PEN_COMMENT, name)
             for line in layer:
                 yield from self.stroke(line)
-        yield "G0 X0.000 Y0.000"
-        yield "M2"
+        yield from self.travel(("0.000", "0.000"))
+        yield from self.dialect.footer
+
+    def travel(self, point: tuple[str, str]) -> Iterator[str]:
+        if point != self.position:
+            yield f"G0 X{point[0]} Y{point[1]}"
+            self.position = point
 
     def stroke(self, line: np.ndarray) -> Iterator[str]:
         """Travel to the line's start, lower the pen, draw (a dot if it does not move), lift the pen."""
-        points = [(format_number(p.real), format_number(p.imag)) for p in line]
-        if points[0] != self.position:
-            yield f"G0 X{points[0][0]} Y{points[0][1]}"
-            self.position = points[0]
-        yield from (self.pen_down, self.dwell)
-        for x, y in points[1:]:
-            if (x, y) != self.position:
-                yield f"G1 X{x} Y{y}{self.feed}"
-                self.feed = ""  # the feed is modal: write it once
-                self.position = (x, y)
-        yield from ("M5", self.dwell)
+        yield from self.travel(self.xy(line[0]))
+        yield from self.dialect.pen_down
+        if self.dialect.pen_down_sets_feed:
+            self.feed = self.draw_feed
+        for segment in self.segments(line):
+            end = self.xy(segment.end)
+            if end == self.position:
+                continue
+            if isinstance(segment, ArcTo):
+                start = complex(float(self.position[0]), float(self.position[1]))
+                offset = segment.center - start
+                code = "G2" if segment.clockwise else "G3"
+                yield f"{code} X{end[0]} Y{end[1]} I{format_number(offset.real)} J{format_number(offset.imag)}{self.feed}"
+            else:
+                yield f"G1 X{end[0]} Y{end[1]}{self.feed}"
+            self.feed = ""  # the feed is modal: write it once
+            self.position = end
+        yield from self.dialect.pen_up
+
+    def xy(self, point: complex) -> tuple[str, str]:
+        """The point as written: three decimals, never rounded out of the work area."""
+        return _coordinate(point.real, self.bounds[2]), _coordinate(point.imag, self.bounds[3])
+
+    def segments(self, line: np.ndarray) -> list[LineTo | ArcTo]:
+        if self.arc_tolerance_mm is None or len(line) < 3:
+            return [LineTo(point) for point in line[1:]]
+        return fit_arcs(line, self.arc_tolerance_mm, self.bounds)
+
+    def comment(self, template: str, text: str) -> str:
+        """A comment line of ``template`` filled with ``text``, made safe and cut to fit MAX_LINE_CHARS."""
+        room = MAX_LINE_CHARS - len(self.dialect.comment(template.format("")))
+        return self.dialect.comment(template.format(sanitize_comment(text, room)))
+
+    def fill(self, template: str, pen: str) -> str:
+        """A pen-change line naming the pen, sanitised and cut to fit MAX_LINE_CHARS."""
+        room = MAX_LINE_CHARS - len(template.replace("{pen}", ""))
+        return template.replace("{pen}", sanitize_comment(pen, max(0, room)))
 
 
-def _comment_line(template: str, text: str) -> str:
-    """``template`` filled with ``text``, made safe and cut so the line fits in MAX_LINE_CHARS."""
-    return template.format(sanitize_comment(text, MAX_LINE_CHARS - len(template.format(""))))
+def _coordinate(value: float, limit: float) -> str:
+    """``value`` with three decimals, rounded inwards where rounding would leave [0, limit]."""
+    text = format_number(value)
+    if float(text) > limit:
+        text = format_number(math.floor(limit * 1000) / 1000)
+    return "0.000" if float(text) < 0 else text
 
 
 def _pen_name(layer: vpype.LineCollection, layer_id: int) -> str:

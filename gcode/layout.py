@@ -1,4 +1,4 @@
-"""Place a drawing on the machine: fit its page into the drawing area and convert to machine mm."""
+"""Place a drawing on the machine: fit its page into the drawing area, maybe turned 90°, in machine mm."""
 
 from __future__ import annotations
 
@@ -11,47 +11,79 @@ import vpype
 from calibration import MachineProfile, WorkArea
 
 MM_PER_PX = 25.4 / 96.0
+ROTATIONS = ("never", "auto", "always")
 
 
 @dataclass(frozen=True)
 class Placement:
-    """Where the SVG page landed: the px -> mm factor applied and the page's rectangle in machine mm."""
+    """Where the SVG page lands: scale, whether it is turned 90° clockwise, and its rectangle on the machine.
+
+    A page point ``p`` (CSS px) goes to page mm ``turn(p - origin_px) * scale + offset_mm`` and then to
+    machine coordinates through the profile's origin.
+    """
 
     scale: float  # mm per CSS px
+    rotated: bool
+    origin_px: complex  # the corner of the page (or of the content) that is placed
+    extent_px: tuple[float, float]  # width and height of what is placed, before turning
+    offset_mm: complex  # where that corner lands on the page, in page mm (y down)
     page_rect_mm: tuple[float, float, float, float]  # (xmin, ymin, xmax, ymax) in machine coordinates
+
+    def to_machine(self, line: np.ndarray, profile: MachineProfile) -> np.ndarray:
+        """A polyline in CSS px as machine mm (complex), clipped to the page rectangle's rounding noise."""
+        relative = line - self.origin_px
+        if self.rotated:  # a quarter turn clockwise on the page (y down): (x, y) -> (height - y, x)
+            relative = (self.extent_px[1] - relative.imag) + 1j * relative.real
+        page = relative * self.scale + self.offset_mm
+        x, y = profile.page_to_machine(page.real, page.imag)
+        xmin, ymin, xmax, ymax = self.page_rect_mm
+        return np.clip(x, xmin, xmax) + 1j * np.clip(y, ymin, ymax)
+
+
+def extent_of(doc: vpype.Document) -> tuple[complex, tuple[float, float]]:
+    """What layout fits: the page (origin 0) or, without a page size, the content's bounding box."""
+    if doc.page_size is not None:
+        return 0j, (float(doc.page_size[0]), float(doc.page_size[1]))
+    xmin, ymin, xmax, ymax = doc.bounds() or (0.0, 0.0, 0.0, 0.0)
+    return complex(xmin, ymin), (float(xmax - xmin), float(ymax - ymin))
+
+
+def place(origin_px: complex, extent_px: tuple[float, float], profile: MachineProfile, rotate: str = "never") -> Placement:
+    """Scale ``extent_px`` uniformly into the drawing area and centre it; ``rotate`` is one of ROTATIONS.
+
+    "auto" turns the drawing a quarter turn when that lets it be drawn larger.
+    """
+    width_px, height_px = extent_px
+    upright = _fit(width_px, height_px, profile.work_area)
+    turned = _fit(height_px, width_px, profile.work_area)
+    rotated = rotate == "always" or (rotate == "auto" and turned[0] > upright[0] * (1 + 1e-9))
+    scale, (left, top, right, bottom) = turned if rotated else upright
+    (x0, y0), (x1, y1) = profile.page_to_machine(left, top), profile.page_to_machine(right, bottom)
+    return Placement(
+        scale=scale,
+        rotated=rotated,
+        origin_px=origin_px,
+        extent_px=(width_px, height_px),
+        offset_mm=complex(left, top),
+        page_rect_mm=(min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1)),
+    )
 
 
 def layout_to_work_area(
-    doc: vpype.Document, profile: MachineProfile
+    doc: vpype.Document, profile: MachineProfile, rotate: str = "never"
 ) -> tuple[vpype.Document, Placement]:
-    """Scale the page uniformly to fit the drawing area, centre it, and return a copy in machine mm.
+    """A copy of the document in machine mm, its page fitted and centred in the drawing area.
 
     Content outside the page is cropped first; a document without a page size fits its content bounds.
     """
     doc = _copy(doc)
     if doc.page_size is not None:
-        width_px, height_px = doc.page_size
-        doc.crop(0, 0, width_px, height_px)
-        origin_px = 0j
-    else:
-        xmin, ymin, xmax, ymax = doc.bounds() or (0.0, 0.0, 0.0, 0.0)
-        width_px, height_px = float(xmax - xmin), float(ymax - ymin)
-        origin_px = complex(xmin, ymin)
-
-    scale, (left, top, right, bottom) = _fit(width_px, height_px, profile.work_area)
-    (x0, y0), (x1, y1) = profile.page_to_machine(left, top), profile.page_to_machine(right, bottom)
-    rect = (min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1))
-
+        doc.crop(0, 0, *doc.page_size)
+    placement = place(*extent_of(doc), profile, rotate)
     for layer_id, layer in doc.layers.items():
-        placed = []
-        for line in layer:
-            page_mm = (line - origin_px) * scale + complex(left, top)
-            x, y = profile.page_to_machine(page_mm.real, page_mm.imag)
-            # clipping to the page rectangle only removes rounding noise: the content was cropped to it
-            placed.append(np.clip(x, rect[0], rect[2]) + 1j * np.clip(y, rect[1], rect[3]))
-        doc.replace(placed, layer_id)
+        doc.replace([placement.to_machine(line, profile) for line in layer], layer_id)
     doc.page_size = (profile.work_area.width_mm, profile.work_area.height_mm)
-    return doc, Placement(scale=scale, page_rect_mm=rect)
+    return doc, placement
 
 
 def _fit(

@@ -1,8 +1,11 @@
-"""Read the G-code subset that a GRBL 1.1 servo pen plotter understands, one line at a time.
+"""Read the G-code subset that GRBL 1.1 and Marlin pen plotters understand, one line at a time.
 
 The interpreter turns each line into events (moves in absolute machine millimetres, dwells, pen
-changes, pauses) while keeping GRBL's modal state. The simulator and the statistics both use it, so
-what is measured is what the machine would do. Errors carry GRBL 1.1's error numbers.
+changes, pauses) while keeping the firmware's modal state. The simulator and the statistics both use it,
+so what is measured is what the machine would do. Errors carry GRBL 1.1's error numbers.
+A :class:`Flavour` says which firmware's words apply (Marlin adds ``M280`` servos, ``M400``, ``M117`` and
+millisecond ``G4 P``) and how to tell that the pen is down: spindle on, Z below a height, a servo angle,
+or a custom dialect's own pen lines.
 """
 
 from __future__ import annotations
@@ -32,6 +35,8 @@ NO_OFFSETS_IN_PLANE = 35
 UNUSED_WORDS = 36
 
 _VALUE_LETTERS = frozenset("FSXYZIJPN")  # N (line number) is accepted and ignored
+_MARLIN_ONLY = frozenset({"M280", "M400", "M84", "M18"})
+_MARLIN_TEXT_COMMAND = re.compile(r"\s*M(0|1|117|118)(?![0-9.])(.*)$", re.IGNORECASE)  # message to the end
 _NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)")
 _MODAL_GROUPS = {
     **dict.fromkeys(("G0", "G1", "G2", "G3"), "motion"),
@@ -42,6 +47,8 @@ _MODAL_GROUPS = {
     "G94": "feed mode",
     **dict.fromkeys(("M0", "M1", "M2", "M30"), "stop"),
     **dict.fromkeys(("M3", "M4", "M5"), "spindle"),
+    "M280": "servo",
+    **dict.fromkeys(("M400", "M84", "M18"), "wait"),
 }
 
 
@@ -60,7 +67,10 @@ class GcodeError(ValueError):
 
 @dataclass(frozen=True)
 class Move:
-    """One straight segment in absolute machine mm; arcs arrive as several of these."""
+    """One straight segment in absolute machine mm; arcs arrive as several of these.
+
+    ``dz_mm`` is the Z travel of the move (pen lifts of the Z dialects), 0 for moves in the plane.
+    """
 
     start: tuple[float, float]
     end: tuple[float, float]
@@ -68,6 +78,7 @@ class Move:
     rapid: bool
     feed_mm_min: float | None  # None for rapid (G0) moves, which run at the machine's rapid rate
     line_no: int
+    dz_mm: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -117,11 +128,42 @@ class ModalState:
     feed_mm_min: float | None = None
     spindle_s: float = 0.0
     spindle_on: bool = False
+    servo_angle: float | None = None  # Marlin M280, for the flavour's servo
+    pen_line_down: bool = False  # the last custom pen line seen was a pen-down line
+    pen_down: bool = False  # as the flavour senses it, updated after each block
 
-    @property
-    def pen_down(self) -> bool:
-        """grbl-servo: M3 with S > 0 is pen down; M5 (or S0) is pen up."""
-        return self.spindle_on and self.spindle_s > 0
+
+@dataclass(frozen=True)
+class Flavour:
+    """What a program is written for: the firmware ("grbl" or "marlin") and how the pen goes down.
+
+    ``pen_sense``: "spindle" (M3 with S > 0 is down, M5 or S0 up), "z" (down while Z < ``z_down_below_mm``),
+    "servo" (M280 on ``servo_index``, down at angles nearer ``servo_down_angle`` than ``servo_up_angle``),
+    or "lines" (a line whose code is in ``down_codes`` puts the pen down, one in ``up_codes`` lifts it).
+    """
+
+    firmware: str = "grbl"
+    pen_sense: str = "spindle"
+    z_down_below_mm: float = 0.0
+    servo_index: int = 0
+    servo_up_angle: float = 0.0
+    servo_down_angle: float = 0.0
+    down_codes: frozenset[str] = frozenset()
+    up_codes: frozenset[str] = frozenset()
+
+    def pen_down(self, state: ModalState) -> bool:
+        """Whether the pen touches the paper in ``state``."""
+        if self.pen_sense == "spindle":
+            return state.spindle_on and state.spindle_s > 0
+        if self.pen_sense == "z":
+            return state.z_mm < self.z_down_below_mm
+        if self.pen_sense == "servo":
+            angle = state.servo_angle
+            return angle is not None and abs(angle - self.servo_down_angle) < abs(angle - self.servo_up_angle)
+        return state.pen_line_down
+
+
+GRBL_SERVO = Flavour()
 
 
 def strip_comment(line: str) -> tuple[str, str]:
@@ -171,14 +213,14 @@ class _Block:
     values: dict[str, float] = dataclasses.field(default_factory=dict)
 
 
-def _sort_words(words: list[tuple[str, float]], line_no: int) -> _Block:
+def _sort_words(words: list[tuple[str, float]], firmware: str, line_no: int) -> _Block:
     """Sort words into commands and values, rejecting unknown, repeated or conflicting ones."""
     block = _Block()
     for letter, value in words:
         if letter in ("G", "M"):
             command = f"{letter}{value:g}"
             group = _MODAL_GROUPS.get(command)
-            if group is None:
+            if group is None or (firmware == "grbl" and command in _MARLIN_ONLY):
                 raise GcodeError(f"unsupported command {command}", UNSUPPORTED_COMMAND, line_no)
             if group in block.commands:
                 code = AXIS_COMMAND_CONFLICT if group == "motion" else MODAL_GROUP_VIOLATION
@@ -201,34 +243,49 @@ class GcodeInterpreter:
     The simulator and the statistics share it, so both see the program the same way.
     """
 
-    def __init__(self, state: ModalState | None = None) -> None:
+    def __init__(self, state: ModalState | None = None, flavour: Flavour = GRBL_SERVO) -> None:
         self.state = state if state is not None else ModalState()
+        self.flavour = flavour
 
     def execute(self, line: str, line_no: int = 0) -> list[Event]:
         """Run one line and return what it made the machine do; on GcodeError the state is unchanged."""
+        if self.flavour.firmware == "marlin":
+            text = _MARLIN_TEXT_COMMAND.match(line.split(";", 1)[0])
+            if text:  # Marlin's M0/M1/M117/M118 take the rest of the line as their message
+                pause = text.group(1) in ("0", "1")
+                return [Pause(text.group(2).strip(), line_no)] if pause else []
         code, comment = strip_comment(line)
         if not code:
             return []
-        block = _sort_words(parse_words(code, line_no), line_no)
+        block = _sort_words(parse_words(code, line_no), self.flavour.firmware, line_no)
         new = dataclasses.replace(self.state)
-        events = _run_block(block, new, comment, line_no)
+        if self.flavour.pen_sense == "lines":
+            if code in self.flavour.down_codes:
+                new.pen_line_down = True
+            elif code in self.flavour.up_codes:
+                new.pen_line_down = False
+        events = _run_block(block, new, comment, self.flavour, line_no)
         self.state = new
         return events
 
 
-def read_program(lines: Iterable[str]) -> list[Event]:
+def read_program(lines: Iterable[str], flavour: Flavour = GRBL_SERVO) -> list[Event]:
     """Interpret a whole program from the power-on state; line numbers are 1-based positions."""
-    interpreter = GcodeInterpreter()
+    interpreter = GcodeInterpreter(flavour=flavour)
     events: list[Event] = []
     for line_no, line in enumerate(lines, start=1):
         events.extend(interpreter.execute(line, line_no))
     return events
 
 
-def _run_block(block: _Block, state: ModalState, comment: str, line_no: int) -> list[Event]:
-    """Apply one block to ``state`` in GRBL's order of execution and return its events."""
+def _run_block(block: _Block, state: ModalState, comment: str, flavour: Flavour, line_no: int) -> list[Event]:
+    """Apply one block to ``state`` in GRBL's order of execution and return its events.
+
+    A pen change by spindle, servo or pen line happens before the block's motion; by Z, after it.
+    """
     commands, values = block.commands, block.values
     events: list[Event] = []
+    was_down = state.pen_down
 
     if "units" in commands:
         state.mm_per_unit = 25.4 if commands["units"] == "G20" else 1.0
@@ -237,19 +294,24 @@ def _run_block(block: _Block, state: ModalState, comment: str, line_no: int) -> 
     if "F" in values:
         state.feed_mm_min = values["F"] * state.mm_per_unit
 
-    was_down = state.pen_down
-    if "S" in values:
-        state.spindle_s = values["S"]
-    if "spindle" in commands:
-        state.spindle_on = commands["spindle"] != "M5"
-    if state.pen_down != was_down:
-        events.append(PenChange(state.pen_down, line_no))
+    if "servo" in commands:
+        if "S" not in values:
+            raise GcodeError("M280 needs an S word (angle)", VALUE_WORD_MISSING, line_no)
+        if int(values.get("P", 0)) == flavour.servo_index:
+            state.servo_angle = values["S"]
+    else:
+        if "S" in values:
+            state.spindle_s = values["S"]
+        if "spindle" in commands:
+            state.spindle_on = commands["spindle"] != "M5"
+    if flavour.pen_sense != "z":
+        state.pen_down = flavour.pen_down(state)
+        if state.pen_down != was_down:
+            events.append(PenChange(state.pen_down, line_no))
 
     if "dwell" in commands:
-        if "P" not in values:
-            raise GcodeError("G4 needs a P word (seconds)", VALUE_WORD_MISSING, line_no)
-        events.append(Dwell(values["P"], line_no))
-    elif "P" in values:
+        events.append(Dwell(_dwell_seconds(values, flavour.firmware, line_no), line_no))
+    elif "P" in values and "servo" not in commands:
         raise GcodeError("P word without G4", UNUSED_WORDS, line_no)
 
     state.motion = commands.get("motion", state.motion)
@@ -258,16 +320,30 @@ def _run_block(block: _Block, state: ModalState, comment: str, line_no: int) -> 
         raise GcodeError("I/J offsets without an arc move", UNUSED_WORDS, line_no)
     if has_axes:
         events.extend(_motion(state, values, line_no))
+    if flavour.pen_sense == "z" and "Z" in values:  # the height is unknown until a Z word sets it
+        state.pen_down = flavour.pen_down(state)
+        if state.pen_down != was_down:
+            events.append(PenChange(state.pen_down, line_no))
 
     stop = commands.get("stop")
     if stop in ("M0", "M1"):
         events.append(Pause(comment, line_no))
     elif stop in ("M2", "M30"):
-        if state.pen_down:
-            events.append(PenChange(False, line_no))
         state.motion, state.absolute, state.spindle_on = "G1", True, False  # GRBL's program-end reset
+        if flavour.pen_sense == "spindle" and state.pen_down:
+            state.pen_down = False
+            events.append(PenChange(False, line_no))
         events.append(ProgramEnd(line_no))
     return events
+
+
+def _dwell_seconds(values: dict[str, float], firmware: str, line_no: int) -> float:
+    """G4's pause: ``P`` seconds on GRBL; ``P`` milliseconds or ``S`` seconds on Marlin."""
+    if firmware == "marlin" and "S" in values:
+        return values["S"]
+    if "P" not in values:
+        raise GcodeError("G4 needs a P word", VALUE_WORD_MISSING, line_no)
+    return values["P"] / 1000.0 if firmware == "marlin" else values["P"]
 
 
 def _target(state: ModalState, values: dict[str, float]) -> tuple[float, float, float]:
@@ -293,9 +369,13 @@ def _motion(state: ModalState, values: dict[str, float], line_no: int) -> list[M
         points = [start, (x, y)]
     else:
         points = _arc_points(state, values, (x, y), line_no)
+    dz_mm = z - state.z_mm
     state.x_mm, state.y_mm, state.z_mm = x, y, z
     pen_down = state.pen_down
-    return [Move(a, b, pen_down, rapid, feed, line_no) for a, b in zip(points, points[1:])]
+    moves = [Move(a, b, pen_down, rapid, feed, line_no) for a, b in zip(points, points[1:])]
+    if dz_mm:
+        moves[-1] = dataclasses.replace(moves[-1], dz_mm=dz_mm)
+    return moves
 
 
 def _arc_points(

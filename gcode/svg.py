@@ -1,7 +1,8 @@
-"""Read a strokebot SVG (millimetre page, one top-level group per pen) into a vpype Document.
+"""Read an SVG (ours from ``fit``, or any real-world one) into a vpype Document, one layer per pen.
 
-vpype works in CSS pixels (96 per inch); the Document keeps those units and its page size, and
-each top-level group becomes one layer whose ``vp_name`` is the group's ``inkscape:label``.
+vpype works in CSS pixels (96 per inch); the Document keeps those units and its page size. Each
+distinct ``inkscape:label`` of a top-level group is one pen, so one layer whose ``vp_name`` is that label;
+groups with the same label share it, and unlabelled groups join the paths outside any group in layer 1.
 A zero-length subpath ("M x,y L x,y" or "M x,y Z", a plotter's dot) becomes a two-point line [p, p],
 which the G-code writer turns into a pen dip without motion.
 """
@@ -30,8 +31,8 @@ class SvgError(ValueError):
     """An SVG file that cannot be turned into a drawing."""
 
 
-def read_svg(path: str | Path) -> vpype.Document:
-    """Read an SVG into a Document in CSS px, one layer per top-level group, named after its label."""
+def read_svg(path: str | Path, quantization_px: float = QUANTIZATION_MM * PX_PER_MM) -> vpype.Document:
+    """Read an SVG into a Document in CSS px, one layer per group label, curves within ``quantization_px``."""
     path = Path(path)
     try:
         data = path.read_bytes()
@@ -52,7 +53,7 @@ def read_svg(path: str | Path) -> vpype.Document:
     try:
         doc = vpype.read_multilayer_svg(
             io.StringIO(ET.tostring(root, encoding="unicode")),
-            quantization=QUANTIZATION_MM * PX_PER_MM,
+            quantization=quantization_px,
             crop=has_page,
             simplify=True,  # drop vertices within the quantization of the curve: chord error, not step length
         )
@@ -71,25 +72,28 @@ def read_svg(path: str | Path) -> vpype.Document:
     if doc.is_empty():
         raise SvgError(f"SVG {path} contains nothing to draw on its page")
 
-    for layer_id, layer in doc.layers.items():
-        if layer_id in names:
-            layer.metadata.pop("svg_inkscape_label", None)
-            layer.set_property(vpype.METADATA_FIELD_NAME, names[layer_id])
+    for new_id, layer_id in enumerate(sorted(doc.layers), start=1):  # layers numbered 1, 2, ... in order
+        layer = doc.pop(layer_id)
+        layer.metadata.pop("svg_inkscape_label", None)
+        layer.set_property(vpype.METADATA_FIELD_NAME, names.get(layer_id))
+        doc.add(layer, new_id, with_metadata=True)
     doc.add_to_sources(path)
     return doc
 
 
 def _number_layers(root: ET.Element) -> dict[int, str | None]:
-    """Relabel the top-level groups "1", "2", ... so each gets its own vpype layer; return the labels.
+    """Relabel the top-level groups with layer numbers, one per distinct label; return the labels.
 
     vpype derives layer ids from digits in the label, so "fine 0.3" and "pen 0.5" would share a layer.
+    Unlabelled groups get layer 1, where vpype puts the paths outside any group.
     """
-    names: dict[int, str | None] = {}
-    groups = [child for child in root if child.tag in _GROUP_TAGS]
-    for layer_id, group in enumerate(groups, start=1):
-        names[layer_id] = group.get(_INKSCAPE_LABEL)
+    ids: dict[str | None, int] = {None: 1}
+    for group in (child for child in root if child.tag in _GROUP_TAGS):
+        label = group.get(_INKSCAPE_LABEL)
+        layer_id = ids.setdefault(label, len(ids) + 1)
         group.set(_INKSCAPE_LABEL, str(layer_id))
-    return names
+        group.attrib.pop("id", None)  # vpype reads digits in the id when the label has none
+    return {layer_id: label for label, layer_id in ids.items()}
 
 
 def _keep_dots(root: ET.Element) -> None:

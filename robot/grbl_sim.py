@@ -37,6 +37,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from calibration import MachineProfile
+from gcode.dialects import flavour_for
 from gcode.reader import (
     Dwell,
     Event,
@@ -150,7 +151,7 @@ class GrblSimulator:
         self.rx_peak_bytes = 0  # the most bytes the receive buffer ever held
         self.noise = LineNoise(faults)
         self.hung_up = False
-        self._interpreter = GcodeInterpreter()
+        self._interpreter = GcodeInterpreter(flavour=flavour_for(profile))
         self._planner = Planner(settings.planner_blocks, settings.time_scale, (0.0, 0.0, 0.0))
         self._t = clock()  # the clock time the model has been brought up to
         self._rx: deque[int] = deque()
@@ -373,7 +374,7 @@ class GrblSimulator:
         self._held = False
         self._late.clear()
         x, y, z = self.position
-        self._interpreter = GcodeInterpreter(ModalState(x_mm=x, y_mm=y, z_mm=z))
+        self._interpreter = GcodeInterpreter(ModalState(x_mm=x, y_mm=y, z_mm=z), flavour_for(self.profile))
         if moving:
             self._alarm = True
             self._emit(b"ALARM:%d\r\n" % ALARM_ABORT_CYCLE)
@@ -451,7 +452,7 @@ class GrblSimulator:
             (10, "1"), (11, "0.010"), (12, "0.002"), (13, "0"),
             (20, str(int(s.soft_limits))), (21, "0"), (22, str(int(s.soft_limits))), (23, "0"),
             (24, "25.000"), (25, "500.000"), (26, "250"), (27, "1.000"),
-            (30, str(self.profile.pen_lift.down_s)), (31, "0"), (32, "0"),
+            (30, str(self.profile.pen_lift.down_s or 1000)), (31, "0"), (32, "0"),
             (100, "80.000"), (101, "80.000"), (102, "80.000"),
             (110, f"{mo.travel_feed_mm_min:.3f}"), (111, f"{mo.travel_feed_mm_min:.3f}"), (112, "500.000"),
             (120, f"{mo.acceleration_mm_s2:.3f}"), (121, f"{mo.acceleration_mm_s2:.3f}"), (122, "10.000"),

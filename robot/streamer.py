@@ -175,13 +175,18 @@ class GrblStreamer:
     # ------------------------------------------------------------------------------------- streaming
 
     def stream(
-        self, lines: Sequence[str], progress: bool = True, on_pause: Callable[[str], None] | None = None
+        self,
+        lines: Sequence[str],
+        progress: bool = True,
+        on_pause: Callable[[str], None] | None = None,
+        elapsed_s: Sequence[float] | None = None,
     ) -> StreamReport:
         """Send ``lines`` with character counting; returns a report, or raises StreamError if GRBL is lost.
 
         At a program pause (``M0``/``M1``) nothing more is sent until the board is in Hold; then
         ``on_pause`` is called with the pause line's comment (e.g. "change to pen red", "" without one) and,
         once it returns, a cycle start resumes the board; with ``on_pause=None`` it resumes at once.
+        ``elapsed_s`` (the plan's estimated time at the end of each line) turns into the progress bar's ETA.
 
         An ``error:N`` stops the sending: the lines already in GRBL's buffer are still answered (and
         recorded), then the pen is lifted with ``M5``. An ``ALARM:N`` stops everything: GRBL ignores all
@@ -208,7 +213,7 @@ class GrblStreamer:
         report = StreamReport(lines_total=len(lines))
         bar = tqdm(total=len(lines), disable=not progress, unit="line", desc="streaming", leave=False)
         try:
-            self._stream(cleaned, lines, report, bar, on_pause)
+            self._stream(cleaned, lines, report, bar, on_pause, elapsed_s)
         except KeyboardInterrupt:
             self._interrupt()
             raise
@@ -224,8 +229,9 @@ class GrblStreamer:
         report: StreamReport,
         bar: tqdm,
         on_pause: Callable[[str], None] | None,
+        elapsed_s: Sequence[float] | None,
     ) -> None:
-        flow = _Flow()
+        flow = _Flow(elapsed_s=elapsed_s)
         while not flow.alarmed:
             pause = self._send_what_fits(cleaned, flow, report, bar)
             if pause is not None:
@@ -272,6 +278,9 @@ class GrblStreamer:
             report.lines_acknowledged += 1
             flow.last_acknowledged = index + 1
             bar.update(1)
+            if flow.elapsed_s:
+                remaining = flow.elapsed_s[-1] - flow.elapsed_s[index]
+                bar.set_postfix_str(f"plot ETA {remaining // 60:.0f}:{remaining % 60:02.0f}", refresh=False)
             if reply != "ok":
                 code = _number(reply)
                 line = lines[index].strip()
@@ -424,6 +433,7 @@ class _Flow:
     stopping: bool = False  # an error:N arrived: send nothing more
     alarmed: bool = False  # an ALARM:N arrived and the board was recovered: the stream is over
     last_acknowledged: int = 0  # 1-based number of the last line GRBL answered
+    elapsed_s: Sequence[float] | None = None  # the plan's estimated time at the end of each line, for the ETA
 
 
 def _waiting_for(index: int, flow: _Flow) -> bool:

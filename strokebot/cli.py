@@ -13,6 +13,7 @@ from pathlib import Path
 import click
 
 from calibration import load_profile, profile_to_toml
+from gcode import ROTATIONS, PlanOptions, compute_stats
 from robot import GrblSimulator, PtyPlotter, StreamError
 from strokebot import pipeline
 from strokebot.files import write_json_atomic, write_png_atomic, write_text_atomic
@@ -153,19 +154,32 @@ def fit(image: Path, out_dir: Path, profile_path: Path | None, **kwargs) -> None
               help="G-code file to write.")
 @click.option("--stats", "stats_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Also write plan statistics (draw/travel mm, pen lifts, estimated time) as JSON.")
+@click.option("--tolerance", "tolerance_mm", type=click.FloatRange(0.001, 10), default=0.05, show_default=True,
+              help="Largest distance (mm, on the machine) between a curve and the moves that draw it.")
+@click.option("--arcs", is_flag=True,
+              help="Draw curves with G2/G3 arcs fitted within the tolerance: far fewer lines to send.")
+@click.option("--rotate", type=click.Choice(ROTATIONS), default="never", show_default=True,
+              help="Turn the drawing a quarter turn: 'auto' does it when that lets it be drawn larger.")
+@click.option("--merge-tolerance", "merge_tolerance_mm", type=click.FloatRange(0, 10), default=0.05,
+              show_default=True, help="Join lines whose ends are this close (mm), to save pen lifts.")
 @_profile_option
-def plan(svg: Path, out_file: Path, stats_file: Path | None, profile_path: Path | None) -> None:
-    """Order the strokes of SVG, fit them into the work area and write G-code.
+def plan(svg: Path, out_file: Path, stats_file: Path | None, profile_path: Path | None, **kwargs) -> None:
+    """Lay out SVG in the work area, order its strokes and write G-code for the profile's machine.
 
-    The SVG page is scaled (aspect kept) and centred in the profile's drawing area; lines whose ends meet
-    are joined and the order is chosen to cut pen-up travel. Travel moves are G0, drawing moves G1.
+    The SVG page is scaled (aspect kept) and centred in the profile's drawing area; each pen (a top-level
+    group's inkscape:label) is one layer, with a pen change between layers. Lines whose ends meet are
+    joined, and the order and direction of the lines is optimised to cut pen-up travel. Travel moves are
+    G0, drawing moves G1 (or G2/G3 with --arcs), pen moves in the profile's dialect (grbl-servo, grbl-z,
+    marlin-servo, marlin-z or custom templates). Nothing is written if any move would leave the work area.
+    --stats prints and writes draw/travel length, pen lifts and the estimated duration.
 
     \b
-    Example:
+    Examples:
       strokebot plan out/strokes.svg -o out/drawing.gcode --stats out/plan.json
+      strokebot plan logo.svg -o logo.gcode --arcs --rotate auto --profile my_plotter.toml
     """
     profile = load_profile(profile_path)
-    run = pipeline.plan_svg(svg, profile)
+    run = pipeline.plan_svg(svg, profile, PlanOptions(**kwargs))
     write_text_atomic(out_file, "\n".join(run.lines) + "\n")
     if stats_file is not None:
         write_json_atomic(stats_file, run.stats.to_dict())
@@ -247,6 +261,9 @@ def send(gcode_file: Path, port: str, baud: int, quiet: bool, profile_path: Path
     """
     profile = load_profile(profile_path)
     lines = _read_gcode(gcode_file)
+    pipeline.check_port(port)
+    estimate = compute_stats(lines, profile)
+    click.echo(f"{estimate.lines} lines, about {estimate.est_seconds / 60:.1f} min of plotting", err=True)
     report, _ = pipeline.send_program(lines, port, profile, baud=baud, progress=not quiet, on_pause=_ask_for_pen)
     _fail_on_stream_errors(report)
     click.echo(f"sent {report.lines_sent} lines, {report.lines_acknowledged} acknowledged in {report.seconds:.1f} s")

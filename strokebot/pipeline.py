@@ -15,9 +15,10 @@ import torch
 from PIL import Image
 
 from calibration import MachineProfile
-from gcode import PlanStats, Placement, compute_stats, emit_gcode, plan_document, read_svg
+from gcode import PlanOptions, PlanStats, Placement, compute_stats, emit_gcode, plan_svg as plan_svg_file
 from gcode.emit import MAX_LINE_CHARS, sanitize_comment
 from gcode.reader import strip_comment
+from gcode.stats import elapsed_seconds
 from robot import GrblSimulator, GrblStreamer, PtyPlotter, StreamError, StreamReport, render_strokes
 from strokebot.preview import side_by_side, to_array, to_image
 from strokeopt.export import strokes_to_svg
@@ -148,10 +149,13 @@ def fit_image(image_path: str | Path, profile: MachineProfile, options: FitOptio
     return FitRun(target, result, mm_per_px, pen_width_px, svg, options.iters, options.loss)
 
 
-def plan_svg(svg_path: str | Path, profile: MachineProfile) -> PlanRun:
-    """Read an SVG, order and lay out its lines in the work area, and write them as G-code."""
-    planned = plan_document(read_svg(svg_path), profile)
-    lines = emit_gcode(planned.document, profile, title=Path(svg_path).name)
+def plan_svg(svg_path: str | Path, profile: MachineProfile, options: PlanOptions = PlanOptions()) -> PlanRun:
+    """Read an SVG, lay out, merge and order its lines in the work area, and write them as G-code."""
+    planned = plan_svg_file(svg_path, profile, options)
+    lines = emit_gcode(
+        planned.document, profile, title=Path(svg_path).name, arcs=options.arcs,
+        arc_tolerance_mm=options.arc_tolerance_mm,
+    )
     return PlanRun(lines=lines, stats=compute_stats(lines, profile), placement=planned.placement)
 
 
@@ -214,12 +218,13 @@ def send_program(
     simulator changes pens at once. Returns the stream report and, for the simulator, what it drew.
     """
     check_port(port)
+    elapsed = elapsed_seconds(lines, profile) if progress else None  # the progress bar's ETA
     if port != SIM_PORT:
         with GrblStreamer(port, baudrate=baud) as streamer:
-            return streamer.stream(lines, progress=progress, on_pause=on_pause), None
+            return streamer.stream(lines, progress=progress, on_pause=on_pause, elapsed_s=elapsed), None
     with PtyPlotter(GrblSimulator(profile)) as plotter:
         with GrblStreamer(plotter.port, baudrate=baud) as streamer:
-            report = streamer.stream(lines, progress=progress)
+            report = streamer.stream(lines, progress=progress, elapsed_s=elapsed)
     return report, DrawnStrokes.of(plotter.simulator)
 
 

@@ -2,6 +2,7 @@
 
 import json
 import os
+from pathlib import Path
 import signal
 import subprocess
 import sys
@@ -91,6 +92,17 @@ BAD_PROFILE = profile_to_toml(default_profile()).replace("travel_feed_mm_min = 6
          "/dev/ttyNOPE9"),
         ("malformed svg", lambda d: ["plan", _write(d / "s.svg", "<svg><path d="), "-o", d / "out" / "x.gcode"],
          "s.svg"),
+        ("svg with entities", lambda d: ["plan", _write(d / "e.svg", ENTITY_SVG), "-o", d / "out" / "x.gcode"],
+         "entities"),
+        ("empty drawing", lambda d: ["plan", _write(d / "e.svg", SVG.format(size='width="10mm" height="10mm"', body="")),
+                                     "-o", d / "out" / "x.gcode"], "nothing to draw"),
+        ("zero-size viewBox", lambda d: ["plan", _write(d / "z.svg", SVG.format(size='viewBox="0 0 0 0"', body=LINE)),
+                                         "-o", d / "out" / "x.gcode"], "page"),
+        ("absurd page", lambda d: ["plan", _write(d / "a.svg", SVG.format(size='width="1e9mm" height="5mm"', body=LINE)),
+                                   "-o", d / "out" / "x.gcode"], "page"),
+        ("template outside the work area", lambda d: [
+            "plan", _write(d / "s.svg", SVG.format(size='width="10mm" height="10mm"', body=LINE)), "-o",
+            d / "out" / "x.gcode", "--profile", _write(d / "p.toml", OUTSIDE_TEMPLATE)], "outside the work area"),
         ("malformed gcode", lambda d: ["simulate", _write(d / "g.gcode", "G1 X1 Y1 F100\nG99\n"), "-o",
                                        d / "out" / "x.png"], "G99"),
         ("send to a missing port", lambda d: ["send", _write(d / "g.gcode", "G0 X1\n"), "--port", "/dev/ttyNOPE9"],
@@ -107,6 +119,14 @@ def test_bad_input_gets_one_error_line_exit_2_and_no_output(run_cli, tmp_path, c
     assert lines[0].startswith("strokebot: error:") and message in lines[0]
     assert "Traceback" not in proc.stderr
     assert set(os.listdir(tmp_path)) == before
+
+
+SVG = '<svg xmlns="http://www.w3.org/2000/svg" {size}>{body}</svg>'
+LINE = '<line x1="1" y1="1" x2="4" y2="3" stroke="black"/>'
+ENTITY_SVG = ('<?xml version="1.0"?><!DOCTYPE svg [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;">]>'
+              '<svg xmlns="http://www.w3.org/2000/svg" width="10mm" height="10mm"><text>&b;</text></svg>')
+OUTSIDE_TEMPLATE = (Path(__file__).parent.parent / "examples" / "profiles" / "custom_grbl_laser.toml").read_text().replace(
+    'header = ["G94", "M5"]', 'header = ["G0 X999 Y0"]')
 
 
 def _write(path, text):

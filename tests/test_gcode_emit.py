@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,11 +12,23 @@ import vpype
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from calibration import WorkArea, default_profile
-from gcode import Move, OutOfBoundsError, emit_gcode, plan_document, read_program, strip_comment
+from calibration import WorkArea, default_profile, load_profile
+from calibration.profile import ORIGINS
+from gcode import (
+    ROTATIONS,
+    Move,
+    OutOfBoundsError,
+    PlanOptions,
+    emit_gcode,
+    flavour_for,
+    plan_document,
+    read_program,
+    strip_comment,
+)
 from gcode.emit import format_number
 
 EVIL = ")\nG0 X-999 ;"
+PROFILES = Path(__file__).resolve().parent.parent / "examples" / "profiles"
 
 
 def drawing(*layers: list[list[complex]], names: tuple[str | None, ...] = ()) -> vpype.Document:
@@ -80,10 +93,10 @@ def test_numbers_have_three_decimals_and_never_negative_zero():
     assert format_number(-0.0004) == "0.000" and format_number(-0.0006) == "-0.001"
 
 
-def test_between_layers_the_pen_is_lifted_and_the_operator_asked_to_change_pens():
+def test_between_layers_the_pen_is_lifted_parked_and_the_operator_asked_to_change_pens():
     program = emit_gcode(drawing([[10 + 10j, 20 + 10j]], [[30 + 30j, 40 + 30j]], names=("black", "red")), default_profile())
     stop = program.index("M0 (change to pen red)")
-    assert program[stop - 2 : stop] == ["M5", "G4 P0.150"]
+    assert program[stop - 3 : stop] == ["M5", "G4 P0.150", "G0 X0.000 Y0.000"]
     assert program[stop + 1 : stop + 3] == ["(pen red)", "G0 X30.000 Y30.000"]
     assert sum(line.startswith("M0") for line in program) == 1
     assert program.index("(pen black)") < program.index("G0 X10.000 Y10.000")  # the first pen is named too
@@ -128,32 +141,45 @@ def test_vertices_exactly_on_the_work_area_border_are_allowed():
     assert "G1 X210.000 Y297.000" in program
 
 
+DIALECT_PROFILES = [default_profile(), *(load_profile(p) for p in sorted(PROFILES.glob("*.toml")))]
 profiles = st.builds(
-    lambda width, height, margin_share, origin: dataclasses.replace(
-        default_profile(), work_area=WorkArea(width, height, margin_share * min(width, height) / 2, origin)
+    lambda base, width, height, margin_share, origin: dataclasses.replace(
+        base, work_area=WorkArea(width, height, margin_share * min(width, height) / 2, origin)
     ),
+    base=st.sampled_from(DIALECT_PROFILES),
     width=st.floats(20, 1200),
     height=st.floats(20, 1200),
     margin_share=st.floats(0, 0.9),
-    origin=st.sampled_from(["bottom-left", "top-left"]),
+    origin=st.sampled_from(ORIGINS),
 )
 coordinates = st.floats(-2000, 4000, allow_nan=False)
 random_lines = st.lists(st.lists(st.tuples(coordinates, coordinates), min_size=1, max_size=6), min_size=1, max_size=8)
+arcs = st.lists(  # circular arcs through random points: material for G2/G3
+    st.tuples(coordinates, coordinates, st.floats(1, 500), st.floats(0, 6.3), st.floats(-6.3, 6.3)), min_size=1, max_size=3
+).map(
+    lambda specs: [
+        [complex(x, y) + r * np.exp(1j * (a + s * t)) for t in np.linspace(0, 1, 400)] for x, y, r, a, s in specs
+    ]
+)
 
 
 @settings(max_examples=200, deadline=None)
 @given(
     profile=profiles,
     lines=random_lines,
+    curves=arcs,
     page=st.one_of(st.none(), st.tuples(st.floats(1, 3000), st.floats(1, 3000))),
+    options=st.builds(PlanOptions, rotate=st.sampled_from(ROTATIONS), arcs=st.booleans()),
 )
-def test_every_emitted_position_lies_inside_the_work_area(profile, lines, page):
+def test_every_emitted_position_lies_inside_the_work_area(profile, lines, curves, page, options):
     doc = vpype.Document(page_size=page)
-    doc.add(vpype.LineCollection([[complex(x, y) for x, y in line] for line in lines]), 1)
-    program = emit_gcode(plan_document(doc, profile).document, profile, title="property")
+    doc.add(vpype.LineCollection([[complex(x, y) for x, y in line] for line in lines] + curves), 1)
+    planned = plan_document(doc, profile, options)
+    program = emit_gcode(planned.document, profile, "property", options.arcs, options.arc_tolerance_mm)
     width, height = profile.work_area.width_mm, profile.work_area.height_mm
     for line in program:
         for axis, value in re.findall(r"([XY])(-?\d+\.\d+)", strip_comment(line)[0]):
-            assert 0 <= float(value) <= (width if axis == "X" else height) + 0.0005, line
-    for move in (e for e in read_program(program) if isinstance(e, Move)):
-        assert 0 <= move.end[0] <= width + 0.0005 and 0 <= move.end[1] <= height + 0.0005
+            assert 0 <= float(value) <= (width if axis == "X" else height), line
+    for move in (e for e in read_program(program, flavour_for(profile)) if isinstance(e, Move)):
+        for x, y in (move.start, move.end):  # arcs included, as the reader flattens them
+            assert -1e-9 <= x <= width + 1e-9 and -1e-9 <= y <= height + 1e-9, move

@@ -9,7 +9,7 @@ import pytest
 import vpype
 
 from calibration import WorkArea, default_profile
-from gcode import layout_to_work_area, order_lines, plan_document
+from gcode import PlanOptions, layout_to_work_area, order_lines, plan_document
 
 PX_PER_MM = 96 / 25.4
 MM_PER_PX = 25.4 / 96
@@ -106,7 +106,7 @@ def test_order_lines_starts_from_the_given_point_and_keeps_metadata():
 
 def test_plan_merges_lines_whose_ends_touch_within_the_tolerance_in_mm():
     doc = page_doc(190, 190, [0j, 10 + 0j], [20 + 0j, 10.03 + 0j], [30 + 0j, 40 + 0j])
-    planned = plan_document(doc, default_profile(), merge_tolerance_mm=0.05)
+    planned = plan_document(doc, default_profile(), PlanOptions(merge_tolerance_mm=0.05))
     lines = list(planned.document.layers[1])
     assert len(lines) == 2  # the first two joined (0.03 mm gap), the third is 10 mm away
     assert sum(len(line) for line in lines) == 6
@@ -121,3 +121,31 @@ def test_plan_keeps_layers_and_their_names_and_orders_from_the_machine_origin():
     first = planned.document.layers[1][0]
     assert first[0] == pytest.approx(10 + (297 - 53.5 - 189) * 1j)  # the page's bottom-left line is nearest (0, 0)
     assert planned.placement.scale == pytest.approx(MM_PER_PX)
+
+
+@pytest.mark.parametrize(
+    "origin, corner",
+    [("bottom-left", 10 + 287j), ("top-left", 10 + 10j), ("bottom-right", 200 + 287j), ("top-right", 200 + 10j)],
+)
+def test_each_origin_puts_the_pages_top_left_corner_where_that_machine_expects_it(origin, corner):
+    doc = page_doc(190, 277, [0j, 1 + 0j])  # fills the A4 drawing area exactly
+    placed, _ = layout_to_work_area(doc, with_origin(origin))
+    assert placed.layers[1][0][0] == pytest.approx(corner)
+
+
+def test_rotate_auto_turns_a_landscape_page_on_a_portrait_machine_to_draw_it_larger():
+    doc = page_doc(300, 100, [0j, 300 + 0j])  # the page's top edge, 300 mm long
+    upright, never = layout_to_work_area(doc, default_profile(), rotate="never")
+    turned, auto = layout_to_work_area(doc, default_profile(), rotate="auto")
+    assert not never.rotated and auto.rotated
+    assert auto.scale == pytest.approx(277 / 300 * MM_PER_PX) and never.scale == pytest.approx(190 / 300 * MM_PER_PX)
+    top_edge = turned.layers[1][0]
+    assert top_edge.real == pytest.approx([auto.page_rect_mm[2]] * 2)  # turned clockwise: now on the right
+    assert abs(top_edge[1] - top_edge[0]) == pytest.approx(277)  # and now vertical, the long way up the page
+    assert top_edge[0].imag > top_edge[1].imag  # the page's top-left corner comes first, at the top
+
+
+def test_rotate_auto_leaves_a_page_that_already_fits_best_upright():
+    doc = page_doc(100, 300, [0j, 100 + 0j])
+    assert not layout_to_work_area(doc, default_profile(), rotate="auto")[1].rotated
+    assert layout_to_work_area(doc, default_profile(), rotate="always")[1].rotated
