@@ -1,4 +1,4 @@
-"""A GrblSimulator behind a real pseudo-terminal, so a host talks to it through pyserial like to a USB board."""
+"""A simulated board behind a real pseudo-terminal, so a host talks to it through pyserial like to a USB board."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import threading
 import time
 import tty
 
-from robot.grbl_sim import GrblSimulator
+from robot.board_sim import BoardSimulator
 from robot.sim_link import SimLink
 
 POLL_INTERVAL_S = 0.01
@@ -21,10 +21,10 @@ _READ_CHUNK = 4096
 
 
 class PtyPlotter:
-    """Runs a GrblSimulator behind a real pseudo-terminal; `port` is a device path pyserial can open.
+    """Runs a simulated board behind a real pseudo-terminal; `port` is a device path pyserial can open.
 
     A daemon thread waits on the master side and moves bytes through a :class:`~robot.sim_link.SimLink` at
-    ``baud`` (scaled by the simulator's ``time_scale``; the baud rate the host sets on the pty is ignored):
+    ``baud`` (scaled by the simulator's ``link_time_scale``; the baud rate the host sets on the pty is ignored):
     bytes from the host go to ``simulator.receive``, the answers go back, and ``simulator.poll`` runs at
     least every ``poll_interval_s`` and whenever the simulator or the line is due. Every call into the
     simulator holds :attr:`lock`, so other threads read the simulator safely under the same lock (or use
@@ -36,7 +36,7 @@ class PtyPlotter:
     """
 
     def __init__(
-        self, simulator: GrblSimulator, poll_interval_s: float = POLL_INTERVAL_S, baud: int = 115200
+        self, simulator: BoardSimulator, poll_interval_s: float = POLL_INTERVAL_S, baud: int = 115200
     ) -> None:
         self.simulator = simulator
         self.poll_interval_s = poll_interval_s
@@ -52,7 +52,11 @@ class PtyPlotter:
         self._stopping = threading.Event()
 
     def start(self) -> PtyPlotter:
-        """Open the pseudo-terminal and start answering; the power-up banner is waiting when the host reads."""
+        """Open the pseudo-terminal and start answering.
+
+        The power-up banner is said before this returns (on a link without byte timing), like a board powered
+        up long before a host connects: pyserial, which empties the input when it opens a port, never sees it.
+        """
         if self._thread is not None:
             return self
         master, slave = os.openpty()
@@ -64,8 +68,10 @@ class PtyPlotter:
         self._stopping.clear()
         with self.lock:
             link = SimLink(self.simulator, self.baud)
+            said = link.pump()
+        written = os.write(master, said) if said else 0
         self._thread = threading.Thread(
-            target=self._run, args=(link,), name=f"PtyPlotter {self.port}", daemon=True
+            target=self._run, args=(link, bytearray(said[written:])), name=f"PtyPlotter {self.port}", daemon=True
         )
         self._thread.start()
         return self
@@ -95,9 +101,9 @@ class PtyPlotter:
         with self.lock:
             return copy.deepcopy(self.simulator.strokes)
 
-    def _run(self, link: SimLink) -> None:
+    def _run(self, link: SimLink, unsent: bytearray) -> None:
+        """Move bytes both ways until stopped; ``unsent``: arrived at the host's end, not yet taken by the pty."""
         master, wake = self._master, self._wake_r
-        unsent = bytearray()  # arrived at the host's end of the line, not yet taken by the pty
         last_write = time.monotonic()
         try:
             while not self._stopping.is_set():

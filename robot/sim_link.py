@@ -2,14 +2,15 @@
 
 The pseudo-terminal device and the ``sim://`` pyserial URL both talk to the simulator through a
 :class:`SimLink`, so both move bytes at the same rate: 8N1 framing, 10 bits a byte, so 115200 baud
-carries at most 11,520 bytes a second, scaled by the simulator's ``time_scale`` (0: no limit).
+carries at most 11,520 bytes a second, scaled by the simulator's ``link_time_scale`` (which is its
+``time_scale`` unless set apart; 0: no limit).
 """
 
 from __future__ import annotations
 
 import math
 
-from robot.grbl_sim import GrblSimulator
+from robot.board_sim import BoardSimulator
 
 BITS_PER_BYTE = 10  # 8N1: a start bit, 8 data bits, a stop bit
 
@@ -63,22 +64,22 @@ class SerialLine:
 
 
 class SimLink:
-    """A GrblSimulator behind a serial line at ``baud``; no threads: the owner calls :meth:`pump` in time.
+    """A BoardSimulator behind a serial line at ``baud``; no threads: the owner calls :meth:`pump` in time.
 
     Time comes from the simulator's clock. The power-up banner is on its way from the start. ``hung_up``
     turns true once the simulator has hung up and everything it said before has been delivered.
     """
 
-    def __init__(self, simulator: GrblSimulator, baud: int = 115200) -> None:
+    def __init__(self, simulator: BoardSimulator, baud: int = 115200) -> None:
         self.simulator = simulator
-        byte_s = byte_seconds(baud, simulator.settings.time_scale)
+        byte_s = byte_seconds(baud, simulator.settings.link_scale)
         self.to_board = SerialLine(byte_s)
         self.to_host = SerialLine(byte_s)
         self.to_host.send(simulator.banner(), simulator.clock())
 
     def set_baud(self, baud: int) -> None:
         """Change the rate of both directions (the bytes on the way keep their place in the queue)."""
-        self.to_board.byte_s = self.to_host.byte_s = byte_seconds(baud, self.simulator.settings.time_scale)
+        self.to_board.byte_s = self.to_host.byte_s = byte_seconds(baud, self.simulator.settings.link_scale)
 
     def write(self, data: bytes) -> None:
         """The host sends ``data``: it reaches the board byte by byte."""

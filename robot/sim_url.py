@@ -1,13 +1,15 @@
 """``sim://`` URLs: the simulated plotter opened with ``serial.serial_for_url``, like any pyserial port.
 
     sim://?time_scale=0.01&error_on_line=7&drop_offsets=3,40&name=bench
+    sim://?firmware=marlin&profile=examples/profiles/a4_marlin_servo.toml&corrupt_offsets=30
 
-Every query parameter is a field of :class:`~robot.grbl_sim.SimSettings` or :class:`~robot.faults.Faults`
+Every query parameter is a field of :class:`~robot.board_sim.SimSettings` or :class:`~robot.faults.Faults`
 under its own name (numbers as Python writes them, offsets comma-separated, booleans 0/1/true/false), or
-``profile`` (a machine profile TOML file; the built-in default without it), or ``name``: the simulator of
-the port opened last with that name is kept in :data:`SIMULATORS`, so a test can look at the board after
-handing the URL to a streamer. The rate of the line is the baud rate the port is opened with. Every
-opening powers up a fresh board, as an Arduino resets when its port is opened.
+``profile`` (a machine profile TOML file; the built-in default without it), or ``firmware`` (``grbl`` or
+``marlin``: which board answers; the profile's firmware without it), or ``name``: the simulator of the port
+opened last with that name is kept in :data:`SIMULATORS`, so a test can look at the board after handing
+the URL to a streamer. The rate of the line is the baud rate the port is opened with. Every opening powers
+up a fresh board, as an Arduino resets when its port is opened.
 """
 
 from __future__ import annotations
@@ -21,12 +23,13 @@ from typing import Any
 import serial
 
 from calibration import load_profile
+from robot.board_sim import BoardSimulator, SimSettings
 from robot.faults import Faults
-from robot.grbl_sim import GrblSimulator, SimSettings
+from robot.simulators import simulator_for
 
 SCHEME = "sim"
 HANDLER_PACKAGE = "robot.urlhandler"  # holds protocol_sim, the module pyserial looks up for sim://
-SIMULATORS: dict[str, GrblSimulator] = {}
+SIMULATORS: dict[str, BoardSimulator] = {}
 
 
 def register() -> None:
@@ -43,10 +46,12 @@ class SimUrl:
     faults: Faults = Faults()
     profile_path: str | None = None
     name: str | None = None
+    firmware: str | None = None
 
-    def simulator(self) -> GrblSimulator:
+    def simulator(self) -> BoardSimulator:
         """A freshly powered-up board as the URL describes it, kept in SIMULATORS under its name."""
-        simulator = GrblSimulator(load_profile(self.profile_path), self.settings, self.faults)
+        profile = load_profile(self.profile_path)
+        simulator = simulator_for(profile, self.settings, self.faults, firmware=self.firmware)
         if self.name is not None:
             SIMULATORS[self.name] = simulator
         return simulator
@@ -62,7 +67,7 @@ def parse_sim_url(url: str) -> SimUrl:
     query = urllib.parse.parse_qs(parts.query, keep_blank_values=True)
     settings_fields = {f.name: f.type for f in dataclasses.fields(SimSettings)}
     faults_fields = {f.name: f.type for f in dataclasses.fields(Faults)}
-    known = {**settings_fields, **faults_fields, "profile": "str", "name": "str"}
+    known = {**settings_fields, **faults_fields, "profile": "str", "name": "str", "firmware": "str"}
     unknown = sorted(set(query) - set(known))
     if unknown:
         raise ValueError(f"unknown parameter(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
@@ -75,6 +80,7 @@ def parse_sim_url(url: str) -> SimUrl:
         faults=Faults(**{k: v for k, v in values.items() if k in faults_fields}),
         profile_path=values.get("profile"),
         name=values.get("name"),
+        firmware=values.get("firmware"),
     )
 
 
@@ -94,6 +100,7 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "int": int,
     "int | None": int,
     "float": float,
+    "float | None": float,
     "frozenset[int]": _offsets,
     "str": str,
 }

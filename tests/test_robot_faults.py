@@ -189,6 +189,25 @@ def test_pty_slow_acknowledgements_arrive_no_sooner_than_the_delay():
         assert time.monotonic() - started >= 0.3
 
 
+def test_pty_slow_answers_are_waited_for_within_the_timeout():
+    lines = ["G21", "G90", "G0 X10 Y10", "G0 X20 Y10", "G0 X30 Y10"]
+    sim = GrblSimulator(default_profile(), faults=Faults(ack_delay_s=0.2))
+    with PtyPlotter(sim) as device, GrblStreamer(device.port, timeout_s=TIMEOUT_S) as streamer:
+        report = streamer.stream(lines, progress=False)
+    assert report.ok and report.seconds >= 0.2
+
+
+def test_pty_answers_slower_than_the_timeout_from_a_board_that_stands_still_are_a_clear_error():
+    sim = GrblSimulator(default_profile(), faults=Faults(ack_delay_s=1.0))
+    with PtyPlotter(sim) as device, GrblStreamer(device.port, timeout_s=TIMEOUT_S) as streamer:
+        streamer.timeout_s = 0.3  # connected (the answer to its empty line came late too); now be impatient
+        with pytest.raises(StreamError) as info:
+            streamer.stream(["G21", "G0 X10 Y10"], progress=False)
+    message = str(info.value)
+    assert message.startswith(f"GRBL on {device.port} stopped answering: nothing for 0.3 s after line 0")
+    assert message.endswith("status: <Idle|MPos:10.000,10.000,0.000|FS:0,0>")  # it did the work; the answer is late
+
+
 # ------------------------------------------------------------------------------------- through sim://
 
 

@@ -1,4 +1,4 @@
-"""pyserial's ``sim://`` port: a simulated GRBL board behind an in-memory serial line, without threads.
+"""pyserial's ``sim://`` port: a simulated GRBL or Marlin board behind an in-memory serial line, without threads.
 
 pyserial finds this module through ``serial.protocol_handler_packages`` (see :func:`robot.sim_url.register`).
 The board works whenever the host touches the port (read, write, in_waiting); between calls its clock
@@ -11,7 +11,7 @@ import time
 
 from serial.serialutil import PortNotOpenError, SerialBase, SerialException, to_bytes
 
-from robot.grbl_sim import GrblSimulator
+from robot.board_sim import BoardSimulator
 from robot.sim_link import SimLink
 from robot.sim_url import parse_sim_url
 
@@ -23,7 +23,7 @@ class Serial(SerialBase):
     """A ``sim://`` URL opened by pyserial; :attr:`simulator` is the board behind it once open."""
 
     def __init__(self, *args, **kwargs) -> None:
-        self.simulator: GrblSimulator | None = None
+        self.simulator: BoardSimulator | None = None
         self._link: SimLink | None = None
         self._received = bytearray()  # arrived at the host's end, not yet read
         super().__init__(*args, **kwargs)
