@@ -57,6 +57,13 @@ def elapsed_seconds(gcode_lines: Sequence[str], profile: MachineProfile) -> list
     return list(itertools.accumulate(per_line[1:]))
 
 
+def drawn_mm(gcode_lines: Sequence[str], line_numbers: Iterable[int], profile: MachineProfile) -> float:
+    """Pen-down millimetres of the program's lines ``line_numbers`` (1-based): what they draw once run."""
+    wanted = set(line_numbers)
+    events = read_program(gcode_lines, flavour_for(profile))
+    return sum(math.dist(e.start, e.end) for e in events if isinstance(e, Move) and e.pen_down and e.line_no in wanted)
+
+
 def _event_seconds(events: list[Event], profile: MachineProfile) -> list[float]:
     """The time each event takes: moves as the planner blends them between stops, dwells as written."""
     times = [0.0] * len(events)

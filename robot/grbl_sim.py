@@ -1,6 +1,7 @@
 """A virtual GRBL 1.1 pen plotter: bytes in, bytes out, no threads and no I/O.
 
-The model follows GRBL 1.1h's serial protocol as a host sees it:
+The model follows GRBL 1.1h's serial protocol as a host sees it, on the board model of
+:mod:`robot.board_sim` (receive buffer, main loop, planner in time, faults):
 
 * Bytes from the host land in a receive buffer of ``rx_buffer_bytes`` (127 on an Arduino); what does not
   fit is lost, as on a real board. Realtime commands (``?``, ``!``, ``~``, ctrl-x) never enter the buffer:
@@ -9,26 +10,19 @@ The model follows GRBL 1.1h's serial protocol as a host sees it:
   whitespace, control characters, ``/`` and comments are thrown away, letters are upper-cased, and a line
   with more than ``line_buffer_bytes - 1`` characters left is answered ``error:11`` (GRBL's
   STATUS_OVERFLOW).
-* Each complete line is answered ``ok`` or ``error:N``. G-code goes through :mod:`gcode.reader`, so the
-  simulator and the statistics agree on what a line does.
-* Motion is instantaneous: a line is executed as soon as it is complete and the machine is back in Idle
-  before the answer leaves. The seams for timing are :meth:`GrblSimulator.busy` (the board cannot take a
-  line now) and :meth:`GrblSimulator.poll` (time passes; returns what the board says on its own).
-
-What the pen drew is kept in machine millimetres in :attr:`GrblSimulator.strokes`, and which section of
-the program (between program pauses, i.e. which pen of a multi-pen drawing) drew each stroke in
-:attr:`GrblSimulator.stroke_sections`.
+* Each complete line is answered ``ok`` or ``error:N``; a move outside the work area raises ALARM:2
+  (soft limits), after which GRBL ignores everything but a reset. A motion line is answered as soon as its
+  last block is queued; pen (spindle) changes, dwells and program pauses and ends wait for the planner to
+  empty, as GRBL's ``protocol_buffer_synchronize`` makes them. Consecutive moves blend through their
+  junctions as GRBL plans them (:mod:`robot.planner`).
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections import deque
-from dataclasses import dataclass
 
-from calibration import MachineProfile
-from gcode.dialects import flavour_for
-from gcode.reader import GcodeError, GcodeInterpreter, ModalState, Move, Pause, PenChange, ProgramEnd
+from gcode.reader import GcodeError, GcodeInterpreter, ModalState, Move, ProgramEnd
+from robot.board_sim import BoardSimulator, ExecutedLine, SimSettings
 
 BANNER = b"\r\nGrbl 1.1h ['$' for help]\r\n"
 HELP = b"[HLP:$$ $# $G $I $N $x=val $Nx=line $J=line $SLP $C $X $H ~ ! ? ctrl-x]\r\n"
@@ -41,138 +35,92 @@ REALTIME_BYTES = frozenset({STATUS_QUERY, FEED_HOLD, CYCLE_START, SOFT_RESET})
 
 # GRBL 1.1 status and alarm numbers that the simulator produces.
 ERROR_INVALID_STATEMENT = 3  # unsupported '$' command
+ERROR_IDLE_ERROR = 8  # '$$' while the machine runs
 ERROR_SYSTEM_GC_LOCK = 9  # G-code locked out during alarm
 ERROR_OVERFLOW = 11  # STATUS_OVERFLOW: line longer than the line buffer (14 is the EEPROM line limit)
 ALARM_SOFT_LIMIT = 2
+ALARM_ABORT_CYCLE = 3  # reset while in motion
 
 _SOFT_LIMIT_SLACK_MM = 1e-6  # absorbs the rounding of inch -> mm conversions at the very edge
 
-
-@dataclass(frozen=True)
-class SimSettings:
-    """Settings of the virtual board.
-
-    ``soft_limits`` is GRBL's ``$20``: a move whose target leaves [0, width] x [0, height] raises ALARM:2.
-    ``rx_buffer_bytes`` is the serial receive buffer (127 usable bytes on an Arduino Uno).
-    ``line_buffer_bytes`` is GRBL's LINE_BUFFER_SIZE (80): at most 79 characters survive per line.
-    """
-
-    soft_limits: bool = True
-    rx_buffer_bytes: int = 127
-    line_buffer_bytes: int = 80
+__all__ = ["BANNER", "ExecutedLine", "GrblSimulator", "SimSettings"]
 
 
-class GrblSimulator:
+class GrblSimulator(BoardSimulator):
     """A virtual GRBL 1.1 pen plotter: bytes in, bytes out; executes lines through gcode.reader.
 
-    ``strokes``: what the pen drew, one polyline per pen-down run in machine mm (a run without motion is a
-    single point: a dot). ``stroke_sections``: parallel to ``strokes``, how many program pauses (M0/M1) had
-    been executed before each stroke started, so section k is the k-th layer's pen. ``executed_lines``: every
-    G-code line that GRBL executed and answered ``ok``, as the host sent it (without its line ending);
-    rejected lines and ``$`` commands are not in it. ``state``: "Idle" | "Run" | "Hold" | "Alarm" (the status
-    report says "Hold:0", as GRBL does). ``rx_overflow_bytes`` and ``rx_peak_bytes`` measure the receive
-    buffer from the device's side.
+    What it drew, executed and received is kept as :class:`~robot.board_sim.BoardSimulator` says.
+    ``state``: "Idle" | "Run" | "Hold" | "Alarm" as of the last call (the status report says "Hold:0", as
+    GRBL does). ``executed_lines`` holds no ``$`` commands.
     """
 
-    def __init__(self, profile: MachineProfile, settings: SimSettings = SimSettings()) -> None:
-        if settings.rx_buffer_bytes < 1 or settings.line_buffer_bytes < 2:
-            raise ValueError("rx_buffer_bytes must be >= 1 and line_buffer_bytes >= 2")
-        self.profile = profile
-        self.settings = settings
-        self.strokes: list[list[tuple[float, float]]] = []
-        self.stroke_sections: list[int] = []
-        self.executed_lines: list[str] = []
-        self.state = "Idle"
-        self.rx_overflow_bytes = 0  # bytes lost because the receive buffer was full
-        self.rx_peak_bytes = 0  # the most bytes the receive buffer ever held
-        self._interpreter = GcodeInterpreter(flavour=flavour_for(profile))
-        self._rx: deque[int] = deque()
+    def _power_up(self) -> None:
         self._line = bytearray()  # the line being assembled, already stripped the way GRBL strips it
         self._raw = bytearray()  # the same line as the host sent it, for executed_lines
         self._comment: str | None = None  # None outside a comment, "(" or ";" inside one
         self._overflow = False
+        self._alarm = False
         self._critical = False  # after a soft-limit alarm GRBL ignores everything but reset
-        self._pen_down = False
-        self._pauses = 0  # program pauses executed so far: the section the next stroke belongs to
-
-    # ----------------------------------------------------------------------------------------- protocol
 
     def banner(self) -> bytes:
         """What GRBL prints at power-up and after every soft reset."""
         return BANNER
 
-    def receive(self, data: bytes) -> bytes:
-        """Feed raw bytes from the host; return the bytes GRBL sends back in answer."""
-        out = bytearray()
-        for byte in data:
-            if byte in REALTIME_BYTES:
-                out += self._realtime(byte)
-            elif byte >= 0x80:
-                continue  # GRBL 1.1's extended realtime commands (overrides, jog cancel): not modelled
-            elif len(self._rx) < self.settings.rx_buffer_bytes:
-                self._rx.append(byte)
-                self.rx_peak_bytes = max(self.rx_peak_bytes, len(self._rx))
-                if byte == 0x0A or byte == 0x0D:
-                    out += self._consume()
-            else:
-                self.rx_overflow_bytes += 1
-        return bytes(out)
-
-    def poll(self) -> bytes:
-        """Let time pass: the board works through its receive buffer; returns what it sends meanwhile."""
-        return self._consume()
-
-    def busy(self) -> bool:
-        """True while the board takes no line from its receive buffer (feed hold, pause, critical alarm)."""
-        return self._critical or self.state == "Hold"
-
     @property
-    def position(self) -> tuple[float, float, float]:
-        """Machine position (x, y, z) in mm."""
-        s = self._interpreter.state
-        return s.x_mm, s.y_mm, s.z_mm
+    def state(self) -> str:
+        """"Idle" | "Run" | "Hold" | "Alarm" as of the last call; a dwell is Idle, as in GRBL."""
+        return "Alarm" if self._alarm else super().state
 
-    @property
-    def pen_down(self) -> bool:
-        return self._pen_down
+    def _stalled(self) -> bool:
+        return self._critical or self._held
+
+    def _receive_byte(self, byte: int, now: float) -> None:
+        if byte in REALTIME_BYTES:
+            self._realtime(byte, now)
+        elif byte < 0x80:  # GRBL 1.1's extended realtime commands (overrides, jog cancel): not modelled
+            self._buffer_byte(byte, now)
 
     # -------------------------------------------------------------------------------------- realtime
 
-    def _realtime(self, byte: int) -> bytes:
+    def _realtime(self, byte: int, now: float) -> None:
         if byte == STATUS_QUERY:
-            return self.status_report()
-        if byte == FEED_HOLD:
-            if self.state in ("Idle", "Run"):
-                self.state = "Hold"
-            return b""
-        if byte == CYCLE_START:
-            if self.state == "Hold":
-                self.state = "Idle"
-                return self._consume()
-            return b""
-        return self._soft_reset()
+            self._emit(self.status_report())
+        elif byte == FEED_HOLD:
+            if not self._alarm:
+                self._held = True  # motion stops dead (GRBL decelerates first) and resumes where it stopped
+        elif byte == CYCLE_START:
+            if self._held:
+                self._held = False
+                self._run(now)
+        else:
+            self._soft_reset()
 
     def status_report(self) -> bytes:
-        """GRBL 1.1's answer to ``?``; motion is instantaneous, so the realtime feed rate is always 0."""
+        """GRBL 1.1's answer to ``?`` with the default ``$10=1``: state, machine position, feed and spindle."""
         x, y, z = self.position
         name = "Hold:0" if self.state == "Hold" else self.state
+        feed = 0.0 if self._held else self._planner.speed_mm_s * 60.0
         spindle = self._interpreter.state.spindle_s if self._interpreter.state.spindle_on else 0.0
-        return f"<{name}|MPos:{x:.3f},{y:.3f},{z:.3f}|FS:0,{spindle:.0f}>\r\n".encode("ascii")
+        return f"<{name}|MPos:{x:.3f},{y:.3f},{z:.3f}|FS:{feed:.0f},{spindle:.0f}>\r\n".encode("ascii")
 
-    def _soft_reset(self) -> bytes:
-        """ctrl-x: stop the spindle (pen up), forget buffered input and the parser's modes, keep the position."""
-        self._pen_up()
+    def _soft_reset(self) -> None:
+        """ctrl-x: stop (in motion: ALARM:3), pen up, forget buffered input and parser modes, keep the position."""
+        moving = self.state == "Run"
+        self._stop_motion()
+        self._pen_down = False
         self._rx.clear()
         self._start_line()
         self._critical = False
+        self._held = False
+        self._late.clear()
         x, y, z = self.position
-        self._interpreter = GcodeInterpreter(ModalState(x_mm=x, y_mm=y, z_mm=z), flavour_for(self.profile))
-        out = bytearray(BANNER)
-        if self.state == "Alarm":
-            out += b"[MSG:'$H'|'$X' to unlock]\r\n"
-        else:
-            self.state = "Idle"
-        return bytes(out)
+        self._interpreter = GcodeInterpreter(ModalState(x_mm=x, y_mm=y, z_mm=z), self.flavour)
+        if moving:
+            self._alarm = True
+            self._emit(b"ALARM:%d\r\n" % ALARM_ABORT_CYCLE)
+        self._emit(BANNER)
+        if self._alarm:
+            self._emit(b"[MSG:'$H'|'$X' to unlock]\r\n")
 
     # ---------------------------------------------------------------------------------------- lines
 
@@ -181,17 +129,6 @@ class GrblSimulator:
         self._raw.clear()
         self._comment = None
         self._overflow = False
-
-    def _consume(self) -> bytes:
-        """GRBL's main loop: move bytes from the receive buffer into the line buffer, run complete lines."""
-        out = bytearray()
-        while self._rx and not self.busy():
-            byte = self._rx.popleft()
-            if byte == 0x0A or byte == 0x0D:
-                out += self._end_of_line()
-            else:
-                self._take(byte)
-        return bytes(out)
 
     def _take(self, byte: int) -> None:
         """protocol_main_loop's character filter: comments, whitespace and '/' never reach the line buffer."""
@@ -211,29 +148,35 @@ class GrblSimulator:
         else:
             self._line.append(byte - 0x20 if 0x61 <= byte <= 0x7A else byte)
 
-    def _end_of_line(self) -> bytes:
+    def _end_of_line(self) -> None:
         line = self._line.decode("ascii", "replace")
         raw = self._raw.decode("ascii", "replace")
         overflow = self._overflow
         self._start_line()
-        if overflow:
-            return _error(ERROR_OVERFLOW)
-        if not line:
-            return b"ok\r\n"
-        if line.startswith("$"):
-            return self._system_command(line)
-        if self.state == "Alarm":
-            return _error(ERROR_SYSTEM_GC_LOCK)
-        return self._execute(line, raw)
+        number = self._count_line() if line or overflow else 0
+        if number and number == self.faults.error_on_line:
+            self._answer(_error(self.faults.error_code), number)
+        elif overflow:
+            self._answer(_error(ERROR_OVERFLOW), number)
+        elif not line:
+            self._answer(b"ok\r\n", number)
+        elif line.startswith("$"):
+            self._answer(self._system_command(line), number)
+        elif self._alarm:
+            self._answer(_error(ERROR_SYSTEM_GC_LOCK), number)
+        else:
+            self._execute(line, raw, number)
 
     def _system_command(self, line: str) -> bytes:
         if line == "$":
             return HELP + b"ok\r\n"
         if line == "$$":
+            if self.state in ("Run", "Hold"):
+                return _error(ERROR_IDLE_ERROR)  # GRBL blocks it during a cycle: printing takes too long
             return self._settings_report() + b"ok\r\n"
         if line == "$X":
-            if self.state == "Alarm":
-                self.state = "Idle"
+            if self._alarm:
+                self._alarm = False
                 return b"[MSG:Caution: Unlocked]\r\nok\r\n"
             return b"ok\r\n"
         return _error(ERROR_INVALID_STATEMENT)
@@ -254,55 +197,26 @@ class GrblSimulator:
         ]  # fmt: skip
         return "".join(f"${n}={v}\r\n" for n, v in settings).encode("ascii")
 
-    def _execute(self, line: str, raw: str) -> bytes:
+    def _execute(self, line: str, raw: str, number: int) -> None:
+        """Parse a G-code line now; what it makes the machine do becomes the steps of a job."""
         before = dataclasses.replace(self._interpreter.state)
         try:
             events = self._interpreter.execute(line)
         except GcodeError as exc:
-            return _error(exc.grbl_code)
+            self._answer(_error(exc.grbl_code), number)
+            return
         if self.settings.soft_limits and any(isinstance(e, Move) and not self._inside(e.end) for e in events):
-            self._interpreter.state = before  # GRBL checks the target before planning: nothing moves
-            self._pen_up()  # mc_reset stops the spindle
-            self.state = "Alarm"
-            self._critical = True
-            return b"ALARM:%d\r\n[MSG:Reset to continue]\r\n" % ALARM_SOFT_LIMIT
-        self.executed_lines.append(raw.strip())
-        position = (before.x_mm, before.y_mm)
-        for event in events:
-            position = self._apply(event, position)
-        if not self._interpreter.state.pen_down:
-            self._pen_up()
-        if any(isinstance(e, ProgramEnd) for e in events):
-            return b"[MSG:Pgm End]\r\nok\r\n"
-        return b"ok\r\n"
-
-    def _apply(self, event: object, position: tuple[float, float]) -> tuple[float, float]:
-        """Record what one event does to the paper; returns the pen position after it."""
-        if isinstance(event, PenChange):
-            if event.down:
-                self._pen_down = True
-                self._start_stroke(position)  # a pen-down run starts with a dot where the pen lands
-            else:
-                self._pen_up()
-        elif isinstance(event, Move):
-            if event.pen_down:
-                if not self._pen_down or self.strokes[-1][-1] != event.start:
-                    self._pen_down = True
-                    self._start_stroke(event.start)
-                self.strokes[-1].append(event.end)
-            return event.end
-        elif isinstance(event, Pause):
-            self.state = "Hold"  # M0: GRBL waits for cycle start and takes no further line until then
-            self._pauses += 1
-        return position
-
-    def _start_stroke(self, point: tuple[float, float]) -> None:
-        """Begin a new polyline at ``point``, labelled with the program section (pen) it belongs to."""
-        self.strokes.append([point])
-        self.stroke_sections.append(self._pauses)
-
-    def _pen_up(self) -> None:
-        self._pen_down = False
+            # GRBL checks the target before planning it: nothing of this line moves, and what was queued is lost
+            self._stop_motion()
+            x, y, z = self.position
+            self._interpreter.state = dataclasses.replace(before, x_mm=x, y_mm=y, z_mm=z)
+            self._pen_down = False  # mc_reset stops the spindle
+            self._alarm = self._critical = True
+            self._held = False
+            self._answer(b"ALARM:%d\r\n[MSG:Reset to continue]\r\n" % ALARM_SOFT_LIMIT, number)
+            return
+        answer = b"[MSG:Pgm End]\r\nok\r\n" if any(isinstance(e, ProgramEnd) for e in events) else b"ok\r\n"
+        self._start_job(number, raw, answer, events, before)
 
     def _inside(self, point: tuple[float, float]) -> bool:
         wa, e = self.profile.work_area, _SOFT_LIMIT_SLACK_MM

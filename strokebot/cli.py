@@ -11,10 +11,13 @@ import time
 from pathlib import Path
 
 import click
+from serial.tools import list_ports
 
 from calibration import load_profile, profile_to_toml
 from gcode import ROTATIONS, PlanOptions, compute_stats
-from robot import GrblSimulator, PtyPlotter, StreamError
+from gcode.stats import drawn_mm
+from robot import PROTOCOLS, PtyPlotter, SimSettings, StreamError, StreamInterrupted, simulator_for
+from robot.journal import Journal, default_journal_path, file_sha256, program_header, read_journal
 from strokebot import pipeline
 from strokebot.files import write_json_atomic, write_png_atomic, write_text_atomic
 from strokebot.preview import to_image
@@ -193,27 +196,31 @@ def plan(svg: Path, out_file: Path, stats_file: Path | None, profile_path: Path 
 @click.option("-o", "--out", "out_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="PNG of what the pen drew (required unless --pty).")
 @click.option("--pty", "use_pty", is_flag=True,
-              help="Run a virtual GRBL 1.1 plotter on a pseudo-terminal until Ctrl-C.")
+              help="Run a virtual plotter (GRBL 1.1, or Marlin 2 for a Marlin profile) on a pseudo-terminal "
+                   "until Ctrl-C.")
 @click.option("--px-per-mm", type=click.FloatRange(0.5, 40), default=DEFAULT_PX_PER_MM, show_default=True,
               help="Resolution of the PNG.")
+@click.option("--time-scale", type=click.FloatRange(0, 100), default=0.0, show_default=True,
+              help="With --pty: seconds the virtual plotter takes per second of motion (1: real time, 0: instant).")
 @_profile_option
-def simulate(gcode_file: Path | None, out_file: Path | None, use_pty: bool, px_per_mm: float,
+def simulate(gcode_file: Path | None, out_file: Path | None, use_pty: bool, px_per_mm: float, time_scale: float,
              profile_path: Path | None) -> None:
     """Render what the pen would draw for GCODE_FILE, or run a virtual plotter with --pty.
 
     With --pty the device path is printed; point any sender at it (`strokebot send FILE --port PATH`),
-    then press Ctrl-C to stop the plotter and write the drawing to -o.
+    then press Ctrl-C to stop the plotter and write the drawing to -o. The virtual plotter runs the
+    profile's firmware: GRBL 1.1, or Marlin 2 for a Marlin profile.
 
     \b
     Examples:
       strokebot simulate out/drawing.gcode -o out/sim.png
-      strokebot simulate --pty -o out/pty.png
+      strokebot simulate --pty -o out/pty.png --time-scale 1
     """
     profile = load_profile(profile_path)
     if use_pty:
         if gcode_file is not None:
             raise click.UsageError("give either a G-code file or --pty, not both")
-        _run_pty_plotter(profile, out_file, px_per_mm)
+        _run_pty_plotter(profile, out_file, px_per_mm, time_scale)
         return
     if gcode_file is None or out_file is None:
         raise click.UsageError("simulate needs a G-code file and -o FILE.png (or --pty)")
@@ -227,10 +234,11 @@ def simulate(gcode_file: Path | None, out_file: Path | None, use_pty: bool, px_p
     click.echo(f"{len(simulator.executed_lines)} lines executed, {len(simulator.strokes)} strokes drawn -> {out_file}")
 
 
-def _run_pty_plotter(profile, out_file: Path | None, px_per_mm: float) -> None:
-    with PtyPlotter(GrblSimulator(profile)) as plotter:
+def _run_pty_plotter(profile, out_file: Path | None, px_per_mm: float, time_scale: float) -> None:
+    with PtyPlotter(simulator_for(profile, SimSettings(time_scale=time_scale))) as plotter:
         click.echo(plotter.port)
-        click.echo("virtual GRBL 1.1 plotter running; Ctrl-C to stop", err=True)
+        firmware = "Marlin 2" if profile.firmware == "marlin" else "GRBL 1.1"
+        click.echo(f"virtual {firmware} plotter running; Ctrl-C to stop", err=True)
         try:
             while True:
                 time.sleep(0.2)
@@ -244,29 +252,94 @@ def _run_pty_plotter(profile, out_file: Path | None, px_per_mm: float) -> None:
 
 
 @cli.command()
-@click.argument("gcode_file", type=click.Path(path_type=Path))
+@click.argument("gcode_file", type=click.Path(path_type=Path), required=False)
 @click.option("--port", required=True, help="Serial device (e.g. /dev/ttyUSB0), a pyserial URL, or 'sim'.")
+@click.option("--protocol", type=click.Choice(PROTOCOLS), default=None,
+              help="How lines are sent: GRBL character counting, GRBL send-response, or Marlin's numbered lines. "
+                   "Default: grbl-counting for a GRBL profile, marlin for a Marlin one.")
 @click.option("--baud", type=int, default=115200, show_default=True, help="Baud rate.")
+@click.option("--journal", "journal_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Record the acknowledged lines here (default: GCODE_FILE.journal beside the G-code).")
+@click.option("--resume", "resume_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Go on with the job recorded in this journal, from its first unacknowledged line.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @_profile_option
-def send(gcode_file: Path, port: str, baud: int, quiet: bool, profile_path: Path | None) -> None:
-    """Stream GCODE_FILE to a GRBL plotter with character counting.
+def send(gcode_file: Path | None, port: str, protocol: str | None, baud: int, journal_path: Path | None,
+         resume_path: Path | None, quiet: bool, profile_path: Path | None) -> None:
+    """Stream GCODE_FILE to a plotter: GRBL (character counting) or Marlin (numbered lines).
 
-    PORT 'sim' starts a simulated GRBL 1.1 plotter on a pseudo-terminal in this process and streams to it
-    through pyserial, exactly as to a USB plotter.
+    Every acknowledged line is recorded in a journal as it comes. After Ctrl-C (feed hold, pen up) or a
+    failure, `--resume JOURNAL` goes on from the first line not acknowledged: it restores units, modes,
+    feed and pen and travels to where the drawing stopped first. A pen change (M0) waits for Enter.
+    PORT 'sim' starts a simulated plotter on a pseudo-terminal in this process and streams to it through
+    pyserial, exactly as to a USB plotter.
 
     \b
-    Example:
+    Examples:
       strokebot send out/drawing.gcode --port /dev/ttyUSB0
+      strokebot send --resume out/drawing.gcode.journal --port /dev/ttyUSB0
     """
+    if resume_path is not None:
+        if journal_path is not None:
+            raise click.UsageError("--journal and --resume do not go together: a resumed job writes to its journal")
+        journal, gcode_file, profile_path = _resumed_job(resume_path, gcode_file, profile_path)
+    elif gcode_file is None:
+        raise click.UsageError("send needs a G-code file, or --resume JOURNAL")
     profile = load_profile(profile_path)
     lines = _read_gcode(gcode_file)
     pipeline.check_port(port)
+    if resume_path is None:
+        header = program_header(gcode_file, profile_path)
+        journal = Journal.create(journal_path or default_journal_path(gcode_file), header)
     estimate = compute_stats(lines, profile)
-    click.echo(f"{estimate.lines} lines, about {estimate.est_seconds / 60:.1f} min of plotting", err=True)
-    report, _ = pipeline.send_program(lines, port, profile, baud=baud, progress=not quiet, on_pause=_ask_for_pen)
-    _fail_on_stream_errors(report)
+    if journal.acknowledged:
+        start = pipeline.resume_plan(lines, journal, profile).start_line
+        if start > len(lines):
+            click.echo(f"every line of {gcode_file} was acknowledged: nothing to resume")
+            return
+        click.echo(f"resuming at line {start} of {len(lines)}", err=True)
+    else:
+        click.echo(f"{estimate.lines} lines, about {estimate.est_seconds / 60:.1f} min of plotting", err=True)
+    with journal:
+        try:
+            report, _ = pipeline.send_program(lines, port, profile, baud=baud, progress=not quiet,
+                                              on_pause=_ask_for_pen, protocol=protocol, journal=journal)
+        except StreamInterrupted:
+            click.echo(f"stopped: the pen is up; {_job_summary(lines, journal, profile, port)}", err=True)
+            raise click.exceptions.Abort() from None
+        except StreamError as exc:
+            raise StrokebotFailure(f"{_one_line(exc)}; {_job_summary(lines, journal, profile, port)}") from None
+        if not report.ok:
+            _fail_on_stream_errors(report, f"; {_job_summary(lines, journal, profile, port)}")
     click.echo(f"sent {report.lines_sent} lines, {report.lines_acknowledged} acknowledged in {report.seconds:.1f} s")
+
+
+def _resumed_job(
+    resume_path: Path, gcode_file: Path | None, profile_path: Path | None
+) -> tuple[Journal, Path, Path | None]:
+    """The journal to go on with, the G-code file it names (unchanged since), and the profile to use."""
+    state = read_journal(resume_path)
+    program = Path(state.header.program)
+    if gcode_file is not None and gcode_file.resolve() != program.resolve():
+        raise StrokebotFailure(f"the journal {resume_path} is for {program}, not {gcode_file}")
+    try:
+        changed = file_sha256(program) != state.header.sha256
+    except OSError as exc:
+        raise StrokebotFailure(f"cannot read {program}, the G-code file of the journal {resume_path}: "
+                               f"{exc.strerror or exc}") from None
+    if changed:
+        raise StrokebotFailure(f"{program} has changed since the journal {resume_path} was written; "
+                               "cannot resume (send it again from the start)")
+    profile = profile_path if profile_path is not None else state.header.profile
+    return Journal.reopen(resume_path), program, Path(profile) if profile is not None else None
+
+
+def _job_summary(lines: list[str], journal: Journal, profile, port: str) -> str:
+    """How far the job got, and how to go on with it."""
+    done = journal.acknowledged
+    drawn, total = drawn_mm(lines, done, profile), drawn_mm(lines, range(1, len(lines) + 1), profile)
+    return (f"{len(done)} of {len(lines)} lines acknowledged, {drawn:.0f} of {total:.0f} mm drawn; "
+            f"go on with: strokebot send --resume {journal.path} --port {port}")
 
 
 def _ask_for_pen(message: str) -> None:
@@ -277,12 +350,13 @@ def _ask_for_pen(message: str) -> None:
                  prompt_suffix=" ", err=True)
 
 
-def _fail_on_stream_errors(report) -> None:
+def _fail_on_stream_errors(report, summary: str = "") -> None:
     if report.errors:
         e = report.errors[0]
-        raise StrokebotFailure(f"plotter rejected line {e['line_no']} ({e['line']}): error:{e['code']} {e['meaning']}")
+        code = f"error:{e['code']} " if isinstance(e["code"], int) else ""  # GRBL's number; Marlin says it in words
+        raise StrokebotFailure(f"plotter rejected line {e['line_no']} ({e['line']}): {code}{e['meaning']}{summary}")
     if report.alarm:
-        raise StrokebotFailure(f"plotter raised {report.alarm}")
+        raise StrokebotFailure(f"plotter raised {report.alarm}{summary}")
 
 
 @cli.command()
@@ -336,6 +410,22 @@ def draw(image: Path, out_dir: Path, port: str, baud: int, profile_path: Path | 
     _fail_on_stream_errors(report)
     click.echo(caption)
     click.echo(f"wrote {out_dir}/preview.png and the rest of the outputs")
+
+
+@cli.command()
+def ports() -> None:
+    """List the serial ports of this computer with what they are, to find the plotter's --port.
+
+    \b
+    Example:
+      strokebot ports
+    """
+    found = sorted(list_ports.comports(), key=lambda port: port.device)
+    if not found:
+        click.echo("no serial ports found", err=True)
+    for port in found:
+        hardware = f"  [{port.hwid}]" if port.hwid and port.hwid != "n/a" else ""
+        click.echo(f"{port.device}  {port.description}{hardware}")
 
 
 @cli.group()

@@ -16,10 +16,24 @@ from PIL import Image
 
 from calibration import MachineProfile
 from gcode import PlanOptions, PlanStats, Placement, compute_stats, emit_gcode, plan_svg as plan_svg_file
+from gcode.dialects import dialect_for
 from gcode.emit import MAX_LINE_CHARS, sanitize_comment
 from gcode.reader import strip_comment
 from gcode.stats import elapsed_seconds
-from robot import GrblSimulator, GrblStreamer, PtyPlotter, StreamError, StreamReport, render_strokes
+from robot import (
+    BoardSimulator,
+    GrblSimulator,
+    PtyPlotter,
+    StreamError,
+    StreamInterrupted,
+    StreamReport,
+    default_protocol,
+    open_streamer,
+    render_strokes,
+    simulator_for,
+)
+from robot.journal import Journal, first_missing
+from robot.resume import ResumePlan, plan_resume, rewind_line, whole_program
 from strokebot.preview import side_by_side, to_array, to_image
 from strokeopt.export import strokes_to_svg
 from strokeopt.image import load_grayscale, load_rgb
@@ -200,7 +214,7 @@ class DrawnStrokes:
     sections: list[int]
 
     @classmethod
-    def of(cls, simulator: GrblSimulator) -> "DrawnStrokes":
+    def of(cls, simulator: BoardSimulator) -> "DrawnStrokes":
         return cls([list(s) for s in simulator.strokes], list(simulator.stroke_sections))
 
 
@@ -211,21 +225,59 @@ def send_program(
     baud: int = 115200,
     progress: bool = True,
     on_pause: Callable[[str], None] | None = None,
+    protocol: str | None = None,
+    journal: Journal | None = None,
+    timeout_s: float = 10.0,
 ) -> tuple[StreamReport, DrawnStrokes | None]:
-    """Stream a program to a plotter; with ``port='sim'`` to a simulated GRBL on a pseudo-terminal.
+    """Stream a program to a plotter; with ``port='sim'`` to a simulated board on a pseudo-terminal.
 
-    ``on_pause`` is called at each pen change (M0) with its message and returns when the pen is in; the
-    simulator changes pens at once. Returns the stream report and, for the simulator, what it drew.
+    ``protocol`` is one of ``robot.PROTOCOLS`` (default: the profile's firmware's). ``on_pause`` is called
+    at each pen change (M0) with its message and returns when the pen is in; the simulator changes pens at
+    once. With a ``journal``, every line acknowledged is recorded in it as its program line number; a
+    journal that already holds some (a job being resumed) makes the stream go on from the first line not
+    acknowledged, after a preamble that restores the machine's state there. A stop that dropped the
+    board's queue (Ctrl-C, an alarm) is recorded as a rewind. Returns the stream report and, for the
+    simulator, what it drew. Ctrl-C raises StreamInterrupted once the machine is stopped, the pen lifted.
     """
     check_port(port)
-    elapsed = elapsed_seconds(lines, profile) if progress else None  # the progress bar's ETA
+    plan = resume_plan(lines, journal, profile)
+    protocol = protocol or default_protocol(profile)
+    elapsed = elapsed_seconds(plan.lines, profile) if progress else None  # the progress bar's ETA
+
+    def on_ack(index: int) -> None:
+        if journal is not None and plan.program_lines[index] is not None:
+            journal.acknowledge(plan.program_lines[index])
+
+    def stream_to(device: str, pause: Callable[[str], None] | None) -> StreamReport:
+        with open_streamer(protocol, device, baud, timeout_s, pen_up=dialect_for(profile).pen_up) as streamer:
+            try:
+                report = streamer.stream(plan.lines, progress, pause, elapsed, on_ack)
+            except StreamInterrupted as exc:
+                _record_stop(exc.report, lines, profile, journal)
+                raise
+        _record_stop(report, lines, profile, journal)
+        return report
+
     if port != SIM_PORT:
-        with GrblStreamer(port, baudrate=baud) as streamer:
-            return streamer.stream(lines, progress=progress, on_pause=on_pause, elapsed_s=elapsed), None
-    with PtyPlotter(GrblSimulator(profile)) as plotter:
-        with GrblStreamer(plotter.port, baudrate=baud) as streamer:
-            report = streamer.stream(lines, progress=progress, elapsed_s=elapsed)
+        return stream_to(port, on_pause), None
+    with PtyPlotter(simulator_for(profile, firmware="marlin" if protocol == "marlin" else "grbl")) as plotter:
+        report = stream_to(plotter.port, None)
     return report, DrawnStrokes.of(plotter.simulator)
+
+
+def resume_plan(lines: Sequence[str], journal: Journal | None, profile: MachineProfile) -> ResumePlan:
+    """The whole program for a new job; for a journal with acknowledged lines, a preamble and the rest."""
+    if journal is None or not journal.acknowledged:
+        return whole_program(lines)
+    return plan_resume(lines, first_missing(journal.acknowledged), profile)
+
+
+def _record_stop(
+    report: StreamReport, program: Sequence[str], profile: MachineProfile, journal: Journal | None
+) -> None:
+    """After a stop that dropped the board's queue, the lines that may not have run are unacknowledged again."""
+    if journal is not None and journal.acknowledged and (report.interrupted or report.alarm):
+        journal.rewind(rewind_line(program, journal.acknowledged, report.stopped_at_mm, profile))
 
 
 def stroke_pens(drawn: DrawnStrokes, lines: Sequence[str], profile: MachineProfile) -> list[int]:

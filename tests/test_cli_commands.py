@@ -13,7 +13,7 @@ import pytest
 from calibration import default_profile, parse_profile, profile_to_toml
 from robot import GrblStreamer
 
-SUBCOMMANDS = ["fit", "plan", "simulate", "send", "draw", "profile show"]
+SUBCOMMANDS = ["fit", "plan", "simulate", "send", "ports", "draw", "profile show"]
 
 
 @pytest.mark.parametrize("command", SUBCOMMANDS)

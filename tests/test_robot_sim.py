@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import math
 import re
 
 import pytest
 
 from calibration import default_profile
+from gcode.stats import compute_stats, junction_speed, move_seconds
 from robot.grbl_sim import BANNER, GrblSimulator, SimSettings
 
 PROGRAM = [
@@ -201,3 +203,230 @@ def test_strokes_are_labelled_with_the_program_section_that_drew_them(sim):
     assert sim.strokes[3] == [(50.0, 10.0), (60.0, 10.0)]
     sim.receive(b"\x18")  # a soft reset keeps what was drawn, and so its labels
     assert sim.stroke_sections == [0, 0, 1, 2]
+
+
+# ------------------------------------------------------------------------------------------- motion time
+
+
+class FakeClock:
+    """A clock the test sets by hand: between two settings the simulated machine stands still in time."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def timed(time_scale: float = 1.0) -> tuple[GrblSimulator, FakeClock]:
+    clock = FakeClock()
+    return GrblSimulator(default_profile(), SimSettings(time_scale=time_scale), clock=clock), clock
+
+
+def status(sim: GrblSimulator) -> str:
+    return sim.receive(b"?").decode().strip()
+
+
+ACCEL = default_profile().motion.acceleration_mm_s2
+MOVE_S = move_seconds(100.0, 6000 / 60, ACCEL)  # G1 X100 F6000 from rest to rest: 1.2 s
+
+
+def test_a_move_takes_its_trapezoid_time_and_reports_run_then_idle():
+    sim, clock = timed()
+    assert send(sim, "M3 S1000", "G1 X100 F6000") == ["ok", "ok"]  # answered once queued, not once done
+    assert status(sim) == "<Run|MPos:0.000,0.000,0.000|FS:0,1000>"
+    clock.now = MOVE_S / 2  # a symmetric trapezoid: half the time is half the way, at full speed
+    assert status(sim) == "<Run|MPos:50.000,0.000,0.000|FS:6000,1000>"
+    clock.now = MOVE_S * 0.99
+    sim.poll()  # state and position are as of the last call
+    assert sim.state == "Run" and 99.0 < sim.position[0] < 100.0
+    assert sim.strokes == [[(0.0, 0.0)]]  # a move is drawn when it has run
+    clock.now = MOVE_S
+    assert status(sim) == "<Idle|MPos:100.000,0.000,0.000|FS:0,1000>"
+    assert sim.strokes == [[(0.0, 0.0), (100.0, 0.0)]]
+
+
+def test_time_scale_speeds_the_clock_up_and_rapids_run_at_the_travel_feed():
+    sim, clock = timed(time_scale=0.01)
+    travel = default_profile().motion.travel_feed_mm_min
+    seconds = move_seconds(100.0, travel / 60, ACCEL) * 0.01
+    assert send(sim, "G0 X100") == ["ok"]
+    assert sim.due_in_s() == seconds
+    clock.now = seconds * 0.99
+    sim.poll()
+    assert sim.state == "Run"
+    clock.now = seconds
+    sim.poll()
+    assert sim.state == "Idle" and sim.position == (100.0, 0.0, 0.0)
+    assert sim.due_in_s() is None
+
+
+def run_send_response(sim: GrblSimulator, clock: FakeClock, lines: list[str]) -> float:
+    """Send each line when the previous one is answered, letting time pass only while waiting; the run's length."""
+    for line in lines:
+        answer = sim.receive(line.encode() + b"\n")
+        while not answer.endswith(b"ok\r\n"):
+            clock.now += sim.due_in_s()
+            answer += sim.poll()
+    while sim.due_in_s() is not None:
+        clock.now += sim.due_in_s()
+        sim.poll()
+    assert sim.state == "Idle"
+    return clock.now
+
+
+def test_a_program_runs_as_long_as_the_statistics_estimate():
+    sim, clock = timed()
+    seconds = run_send_response(sim, clock, PROGRAM)
+    assert seconds == pytest.approx(compute_stats(PROGRAM, default_profile()).est_seconds, abs=1e-9)
+    assert sim.strokes == [[(10.0, 20.0), (30.0, 20.0), (30.0, 45.5)], [(50.0, 50.0)]]
+
+
+def fine_curve(steps: int, step_mm: float) -> list[str]:
+    """A pen-down arc of many short moves (GRBL plans each as a block), then a pen lift."""
+    lines = ["G21", "G90", "G0 X100 Y100", "M3 S1000", "F3000"]
+    angle, x, y = 0.0, 100.0, 100.0
+    for _ in range(steps):
+        angle += 0.02
+        x, y = x + step_mm * math.cos(angle), y + step_mm * math.sin(angle)
+        lines.append(f"G1 X{x:.4f} Y{y:.4f}")
+    return lines + ["M5", "G0 X0 Y0"]
+
+
+def test_with_the_whole_program_in_the_planner_a_blended_run_lasts_the_estimate():
+    lines = fine_curve(300, 0.1)
+    clock = FakeClock()
+    sim = GrblSimulator(default_profile(), SimSettings(time_scale=1.0, planner_blocks=1000), clock=clock)
+    seconds = run_send_response(sim, clock, lines)
+    assert seconds == pytest.approx(compute_stats(lines, default_profile()).est_seconds, abs=1e-9)
+    assert len(sim.strokes) == 1 and len(sim.strokes[0]) == 301
+
+
+def test_a_planner_too_short_to_see_a_stop_coming_is_slower_than_the_estimate_never_faster():
+    # 15 blocks of 0.1 mm are 1.5 mm of look-ahead, less than the 2.5 mm it takes to brake from 50 mm/s.
+    lines = fine_curve(300, 0.1)
+    sim, clock = timed()
+    seconds = run_send_response(sim, clock, lines)
+    assert seconds > compute_stats(lines, default_profile()).est_seconds * 1.01
+    coarse = fine_curve(100, 2.0)  # 30 mm of look-ahead: enough to run as estimated
+    sim, clock = timed()
+    assert run_send_response(sim, clock, coarse) == pytest.approx(
+        compute_stats(coarse, default_profile()).est_seconds, abs=1e-9
+    )
+
+
+def test_two_moves_in_line_run_as_one_without_stopping_between_them():
+    sim, clock = timed()
+    assert send(sim, "G1 X50 F6000", "G1 X100") == ["ok", "ok"]
+    clock.now = MOVE_S / 2  # the end of the first move: still at full speed
+    assert status(sim) == "<Run|MPos:50.000,0.000,0.000|FS:6000,0>"
+    clock.now = MOVE_S
+    assert status(sim) == "<Idle|MPos:100.000,0.000,0.000|FS:0,0>"
+
+
+def test_a_corner_is_taken_at_the_junction_deviation_speed():
+    sim, clock = timed()
+    send(sim, "G1 X50 F6000", "G1 Y50")
+    clock.now = sim.due_in_s()  # the first move is done: the second starts at the corner speed
+    corner = junction_speed((1.0, 0.0, 0.0), (0.0, 1.0, 0.0), ACCEL)
+    assert 0 < corner < 100
+    assert status(sim) == f"<Run|MPos:50.000,0.000,0.000|FS:{corner * 60:.0f},0>"
+
+
+def test_a_full_planner_holds_back_the_next_ok_until_a_block_is_done():
+    sim, clock = timed()
+    # 15 blocks fit the planner; the 16th move waits in the main loop and the 17th in the receive buffer.
+    assert send(sim, "G91", *["G0 X1"] * 17) == ["ok"] * 16
+    assert sim.busy()
+    first_block_s = sim.due_in_s()
+    assert first_block_s < move_seconds(1.0, 6000 / 60, ACCEL)  # it flows on into the next block: no stop
+    clock.now = first_block_s * 0.99
+    assert sim.poll() == b""
+    clock.now = first_block_s
+    assert sim.poll() == b"ok\r\n"
+    assert len(sim.executed_lines) == 17
+    assert sim.position[0] == pytest.approx(1.0)
+
+
+def test_pen_changes_wait_until_the_machine_stands_still():
+    sim, clock = timed()
+    # GRBL synchronises spindle changes with motion: M3 waits, and so does everything sent after it.
+    assert send(sim, "G1 X100 F6000", "M3 S1000", "G1 X0") == ["ok"]
+    assert not sim.pen_down and sim.state == "Run"
+    clock.now = MOVE_S
+    assert sim.poll() == b"ok\r\nok\r\n"
+    assert sim.pen_down and sim.state == "Run"  # the pen went down at X100 and the next move started
+    assert [(e.number, e.text, e.clock_s) for e in sim.execution_log] == [
+        (1, "G1 X100 F6000", 0.0),
+        (2, "M3 S1000", MOVE_S),
+        (3, "G1 X0", MOVE_S),
+    ]
+    clock.now = 2 * MOVE_S
+    sim.poll()
+    assert sim.strokes == [[(100.0, 0.0), (0.0, 0.0)]]
+
+
+def test_a_dwell_takes_its_time_in_idle_and_is_answered_when_over():
+    sim, clock = timed()
+    assert send(sim, "G4 P0.5") == []
+    assert status(sim).startswith("<Idle|")  # GRBL reports Idle while it dwells
+    clock.now = 0.49
+    assert sim.poll() == b""
+    clock.now = 0.5
+    assert sim.poll() == b"ok\r\n"
+
+
+def test_feed_hold_stops_motion_and_cycle_start_resumes_it():
+    sim, clock = timed()
+    send(sim, "G1 X100 F6000")
+    clock.now = MOVE_S / 2
+    assert sim.receive(b"!") == b""
+    assert status(sim) == "<Hold:0|MPos:50.000,0.000,0.000|FS:0,0>"
+    assert sim.due_in_s() is None
+    clock.now += 10.0
+    assert status(sim) == "<Hold:0|MPos:50.000,0.000,0.000|FS:0,0>"  # held: no time passes for the move
+    assert sim.receive(b"~") == b""
+    assert status(sim) == "<Run|MPos:50.000,0.000,0.000|FS:6000,0>"
+    clock.now += MOVE_S / 2 * 0.99
+    assert status(sim).startswith("<Run|")
+    clock.now += MOVE_S / 2 * 0.02
+    assert status(sim) == "<Idle|MPos:100.000,0.000,0.000|FS:0,0>"
+
+
+def test_a_program_pause_waits_for_the_machine_then_holds():
+    sim, clock = timed()
+    assert send(sim, "G1 X100 F6000", "M0", "G0 X0") == ["ok"]
+    assert sim.state == "Run"
+    clock.now = MOVE_S
+    assert sim.poll() == b"ok\r\n"
+    assert sim.state == "Hold"
+    assert sim.receive(b"~") == b"ok\r\n"
+    assert sim.state == "Run"
+
+
+def test_a_reset_in_motion_stops_dead_and_raises_alarm_3():
+    sim, clock = timed()
+    send(sim, "M3 S1000", "G1 X100 F6000", "G1 X0")
+    clock.now = MOVE_S / 2
+    answer = sim.receive(b"\x18")
+    assert answer == b"ALARM:3\r\n" + BANNER + b"[MSG:'$H'|'$X' to unlock]\r\n"
+    assert sim.state == "Alarm" and not sim.pen_down
+    assert sim.position == pytest.approx((50.0, 0.0, 0.0))
+    assert len(sim.strokes) == 1 and sim.strokes[0][0] == (0.0, 0.0)
+    assert sim.strokes[0][1] == pytest.approx((50.0, 0.0))  # drawn up to where it stopped
+    assert send(sim, "$X") == ["[MSG:Caution: Unlocked]", "ok"]
+    assert send(sim, "G0 X10") == ["ok"]
+
+
+def test_settings_cannot_be_printed_while_moving():
+    sim, clock = timed()
+    assert send(sim, "G1 X100 F6000", "$$") == ["ok", "error:8"]
+    clock.now = MOVE_S
+    assert send(sim, "$$")[-1] == "ok"
+
+
+def test_the_execution_log_numbers_the_received_lines(sim):
+    # Every line with something in it counts (rejected ones and '$' commands too); empty lines do not.
+    send(sim, "G21", "", "(only a comment)", "G99", "$$", "G0 X1")
+    assert [(e.number, e.text) for e in sim.execution_log] == [(1, "G21"), (4, "G0 X1")]
+    assert sim.lines_received == 4

@@ -3,20 +3,27 @@
 from __future__ import annotations
 
 import os
+import re
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from calibration import default_profile, parse_profile, profile_to_toml
+from calibration import default_profile, load_profile, parse_profile, profile_to_toml
+from gcode.dialects import dialect_for
+from gcode.stats import elapsed_seconds
 from robot import (
     GRBL_ALARMS,
     GRBL_ERRORS,
     GrblSimulator,
     GrblStreamer,
+    MarlinStreamer,
     PtyPlotter,
+    SimSettings,
     StreamError,
+    StreamInterrupted,
     clean_line,
     is_program_pause,
     render_strokes,
@@ -149,7 +156,8 @@ def test_an_error_stops_the_stream_reports_the_line_and_lifts_the_pen(plotter):
     }
     assert report.alarm is None
     assert report.lines_sent < len(lines)  # sending stopped at the error
-    assert report.lines_acknowledged == report.lines_sent  # what was in GRBL's buffer was answered
+    # every line in GRBL's buffer was answered: acknowledged, or failed
+    assert report.lines_acknowledged + len(report.errors) == report.lines_sent
     with plotter.lock:
         assert not plotter.simulator.pen_down
         assert plotter.simulator.executed_lines[-1] == "M5"
@@ -172,6 +180,7 @@ def test_an_out_of_bounds_move_is_reported_as_an_alarm_and_the_machine_recovers(
         assert sim.position[:2] == (20.0, 10.0)
         assert "G1X30Y10" not in sim.executed_lines
         assert sim.strokes == [[(10.0, 10.0), (20.0, 10.0)]]
+    assert report.stopped_at_mm == (20.0, 10.0, 0.0)  # where the alarm stopped it, for a resume
 
 
 def test_the_plotter_can_be_streamed_to_again(plotter):
@@ -190,11 +199,12 @@ def test_a_wrong_port_is_one_clear_sentence(tmp_path):
     assert "\n" not in message
 
 
-def test_a_device_that_never_answers_times_out():
+@pytest.mark.parametrize("streamer", [GrblStreamer, MarlinStreamer])
+def test_a_device_that_never_answers_times_out(streamer):
     master, slave = os.openpty()  # a port with nothing behind it
     try:
-        with pytest.raises(StreamError, match=r"^no GRBL answered on /dev/\S+ within 0.3 s$"):
-            GrblStreamer(os.ttyname(slave), timeout_s=0.3)
+        with pytest.raises(StreamError, match=rf"^no {streamer.firmware} answered on /dev/\S+ within 0.3 s$"):
+            streamer(os.ttyname(slave), timeout_s=0.3)
     finally:
         os.close(master)
         os.close(slave)
@@ -232,30 +242,28 @@ def test_a_disconnect_mid_stream_is_a_stream_error():
         device.stop()
 
 
-def test_ctrl_c_holds_and_resets_the_board_which_lifts_the_pen(plotter):
-    received = bytearray()
+def test_ctrl_c_holds_then_resets_the_board_then_lifts_the_pen(plotter):
     sim = plotter.simulator
-    original = sim.receive
-
-    def recording_receive(data: bytes) -> bytes:
-        received.extend(data)
-        return original(data)
-
-    sim.receive = recording_receive
+    received = record_received(sim)
 
     class Interrupted(GrblStreamer):
         def on_send(self, line: str, buffered_bytes: int) -> None:
             if line.startswith("G1X10.000Y120.000"):
                 raise KeyboardInterrupt
 
-    with Interrupted(plotter.port, timeout_s=TIMEOUT_S) as streamer:
-        with pytest.raises(KeyboardInterrupt):
+    with Interrupted(plotter.port, timeout_s=TIMEOUT_S, pen_up=("G0 Z5", "M5")) as streamer:
+        with pytest.raises(StreamInterrupted) as info:
             streamer.stream(program(3), progress=False)
-        assert wait_until(lambda: received.endswith(b"!\x18"))
+    report = info.value.report
     with plotter.lock:
-        assert not sim.pen_down  # the line with M3 S1000 ran, then the reset stopped the spindle
-        assert "M3S1000" in sim.executed_lines
-        assert sim.state == "Idle"
+        control = bytes(received).replace(b"?", b"")
+        # feed hold until the machine stands, reset (drops what is queued), unlock, the profile's pen-up lines
+        assert control[control.index(b"!") :] == b"!\x18$X\nG0Z5\nM5\n"
+        assert not sim.pen_down and sim.state == "Idle"
+        assert "M3S1000" in sim.executed_lines and sim.executed_lines[-2:] == ["G0Z5", "M5"]
+        assert report.stopped_at_mm == pytest.approx((10.0, 120.0, 0.0))  # where the hold stopped it
+    assert report.interrupted and not report.ok
+    assert report.lines_acknowledged == 8  # up to the line being sent at Ctrl-C, which GRBL had taken
 
 
 def test_stop_is_idempotent_and_ends_the_device_thread():
@@ -431,11 +439,60 @@ def test_ctrl_c_during_a_pen_change_holds_and_resets_the_board(plotter):
         raise KeyboardInterrupt
 
     with GrblStreamer(plotter.port, timeout_s=TIMEOUT_S) as streamer:
-        with pytest.raises(KeyboardInterrupt):
+        with pytest.raises(StreamInterrupted):
             streamer.stream(TWO_PENS, progress=False, on_pause=on_pause)
-        assert wait_until(lambda: received.endswith(b"!\x18"))
     with plotter.lock:
         assert b"~" not in received  # never resumed
         assert sim.state == "Idle" and not sim.pen_down  # the reset ended the hold
-        assert sim.executed_lines[-1] == "M0"
+        assert sim.executed_lines[-2:] == ["M0", "M5"]
         assert sim.stroke_sections == [0]
+
+
+# ------------------------------------------------------------------------------ protocols and progress
+
+
+def test_send_response_keeps_one_line_in_the_board_at_a_time():
+    board = SlowBoard(default_profile())
+    lines = program(8)
+    with PtyPlotter(board) as device, GrblStreamer(device.port, timeout_s=TIMEOUT_S, send_response=True) as streamer:
+        report = streamer.stream(lines, progress=False)
+    assert report.ok and report.lines_acknowledged == len(lines)
+    assert board.rx_peak_bytes == max(len(clean_line(line)) + 1 for line in lines)  # never two lines at once
+    assert board.executed_lines == [clean_line(line) for line in lines if clean_line(line)]
+
+
+def test_a_machine_busy_with_a_long_move_may_answer_later_than_the_timeout():
+    # 150 mm at 10 mm/s is 15 s of motion, 1.5 s on this clock; M5 is answered only when it is over.
+    board = GrblSimulator(default_profile(), SimSettings(time_scale=0.1))
+    lines = ["G21", "G90", "M3 S1000", "G1 X150 F600", "M5"]
+    with PtyPlotter(board) as device, GrblStreamer(device.port, timeout_s=0.5) as streamer:
+        report = streamer.stream(lines, progress=False)
+    assert report.ok  # the status said Run: busy, not lost
+    assert report.seconds >= 1.5
+    assert board.strokes == [[(0.0, 0.0), (150.0, 0.0)]]
+
+
+def test_after_an_error_a_z_lift_machine_lifts_its_pen_on_z():
+    profile = load_profile(Path(__file__).resolve().parent.parent / "examples" / "profiles" / "a3_grbl_z.toml")
+    pen_up = dialect_for(profile).pen_up
+    lines = ["G21", "G90", "G0 X10 Y10", "G1 Z0.000 F600.000", "G1 X20 Y10 F2500", "G99", "G1 X30 Y10"]
+    board = GrblSimulator(profile)
+    with PtyPlotter(board) as device, GrblStreamer(device.port, timeout_s=TIMEOUT_S, pen_up=pen_up) as streamer:
+        report = streamer.stream(lines, progress=False)
+    assert [e["line_no"] for e in report.errors] == [6]
+    assert pen_up == ("G0 Z5.000",)
+    # GRBL ran the line already in its buffer after the failed one, then the streamer's pen lift
+    assert board.executed_lines[-2:] == ["G1X30Y10", "G0Z5.000"] and board.position == (30.0, 10.0, 5.0)
+    assert not board.pen_down and board.strokes == [[(10.0, 10.0), (20.0, 10.0), (30.0, 10.0)]]
+
+
+def test_the_progress_bar_shows_lines_rate_the_plan_s_eta_and_the_machine(capsys):
+    board = GrblSimulator(default_profile(), SimSettings(time_scale=0.02))
+    lines = program(10)
+    elapsed = elapsed_seconds(lines, default_profile())
+    with PtyPlotter(board) as device, GrblStreamer(device.port, timeout_s=TIMEOUT_S) as streamer:
+        assert streamer.stream(lines, progress=True, elapsed_s=elapsed).ok
+    shown = capsys.readouterr().err
+    assert f"/{len(lines)} lines" in shown and "lines/s" in shown
+    assert re.search(r"ETA \d+:\d\d", shown)
+    assert re.search(r"(Run|Idle) X\d+\.\d Y\d+\.\d", shown)  # the machine's state and position from '?'

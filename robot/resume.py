@@ -1,0 +1,121 @@
+"""Resuming a job: where to go on, and the lines that put the machine back into the program's state there.
+
+The program's lines before the first unacknowledged one are read through :mod:`gcode.reader` in the
+profile's flavour, which gives the modal state at that point: units, distance mode, feed, motion mode,
+position and pen. The preamble restores it on a machine that may have been reset or switched off since
+(a fresh board stands at 0, 0 with the pen up): millimetres and absolute mode, the pen up in the
+machine's own dialect, a rapid to the position, the pen down again if it was down, feed and motion mode,
+then inches or incremental mode if the program was in them. The rest of the program follows.
+
+A stop that drops what the board has queued (Ctrl-C, an alarm) loses lines that were acknowledged but had
+not run: :func:`rewind_line` finds the first of them from where the machine stopped.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from calibration import MachineProfile
+from gcode.dialects import dialect_for, flavour_for
+from gcode.emit import format_number
+from gcode.reader import Dwell, GcodeInterpreter, ModalState, Move, Pause, PenChange, ProgramEnd
+from robot.journal import first_missing
+
+PLANNER_LINES = 16  # at most this many acknowledged lines can still be queued (GRBL and Marlin: 16 blocks)
+STOPPED_ON_LINE_MM = 0.02  # how near a move the reported stop position must be (reports have 2-3 decimals)
+
+
+@dataclass(frozen=True)
+class ResumePlan:
+    """What to stream to go on with a program: a preamble, then the program from ``start_line`` (1-based).
+
+    ``program_lines`` gives, for each of ``lines``, its number in the program (None for the preamble).
+    """
+
+    start_line: int
+    lines: list[str]
+    program_lines: list[int | None]
+
+
+def whole_program(lines: Sequence[str]) -> ResumePlan:
+    """A job from its start: every line, no preamble."""
+    return ResumePlan(1, list(lines), list(range(1, len(lines) + 1)))
+
+
+def plan_resume(lines: Sequence[str], start_line: int, profile: MachineProfile) -> ResumePlan:
+    """The preamble that restores the machine's state before ``start_line``, then the program from there."""
+    interpreter = GcodeInterpreter(flavour=flavour_for(profile))
+    for line_no, line in enumerate(lines[: start_line - 1], start=1):
+        interpreter.execute(line, line_no)
+    preamble = restore_state(interpreter.state, profile)
+    rest = list(lines[start_line - 1 :])
+    numbers = [None] * len(preamble) + list(range(start_line, len(lines) + 1))
+    return ResumePlan(start_line, preamble + rest, numbers)
+
+
+def restore_state(state: ModalState, profile: MachineProfile) -> list[str]:
+    """Lines that bring a machine in any state into ``state``: units, modes, position, pen, feed."""
+    dialect = dialect_for(profile)
+    lines = ["G21", "G90", *dialect.pen_up, f"G0 X{format_number(state.x_mm)} Y{format_number(state.y_mm)}"]
+    if state.pen_down:
+        lines += dialect.pen_down
+    if state.feed_mm_min:
+        lines.append(f"G1 F{format_number(state.feed_mm_min)}")
+    if state.motion == "G0" and state.feed_mm_min:
+        lines.append("G0")
+    if state.mm_per_unit != 1.0:
+        lines.append("G20")
+    if not state.absolute:
+        lines.append("G91")
+    return lines
+
+
+def rewind_line(
+    lines: Sequence[str],
+    acknowledged: set[int] | frozenset[int],
+    stopped_at_mm: Sequence[float] | None,
+    profile: MachineProfile,
+) -> int:
+    """The first line that may not have run when the machine stopped at ``stopped_at_mm`` and dropped its queue.
+
+    Only the last acknowledged lines that move can still have been queued: at most PLANNER_LINES of them,
+    and none before a line the firmware waits on the machine for (a dwell, a spindle pen change, a pause).
+    Of those, the first one whose path passes through the stop position is where the machine was; without
+    one (or without a position) the earliest of them is the safe answer: a line drawn twice over itself,
+    never a line left out.
+    """
+    first = first_missing(acknowledged)
+    flavour = flavour_for(profile)
+    interpreter = GcodeInterpreter(flavour=flavour)
+    events_of = [interpreter.execute(line, n) for n, line in enumerate(lines[: first - 1], start=1)]
+    candidates: list[int] = []
+    for line_no in range(first - 1, 0, -1):
+        events = events_of[line_no - 1]
+        if any(_waits_for_the_machine(e, flavour.pen_sense) for e in events):
+            break
+        if any(isinstance(e, Move) for e in events):
+            candidates.insert(0, line_no)
+            if len(candidates) == PLANNER_LINES:
+                break
+    here = tuple(stopped_at_mm[:2]) if stopped_at_mm is not None else None
+    for line_no in candidates if here is not None else ():
+        moves = [e for e in events_of[line_no - 1] if isinstance(e, Move)]
+        if any(_distance_to_segment(here, m.start, m.end) <= STOPPED_ON_LINE_MM for m in moves):
+            return line_no
+    return candidates[0] if candidates else first
+
+
+def _waits_for_the_machine(event: object, pen_sense: str) -> bool:
+    """Whether the firmware answers the line of ``event`` only once the machine stands still."""
+    if isinstance(event, (Dwell, Pause, ProgramEnd)):
+        return True
+    return isinstance(event, PenChange) and pen_sense == "spindle"  # GRBL syncs spindle changes; Z, servos: no
+
+
+def _distance_to_segment(p: tuple[float, ...], a: tuple[float, float], b: tuple[float, float]) -> float:
+    dx, dy = b[0] - a[0], b[1] - a[1]
+    length2 = dx * dx + dy * dy
+    t = 0.0 if length2 == 0 else max(0.0, min(1.0, ((p[0] - a[0]) * dx + (p[1] - a[1]) * dy) / length2))
+    return math.dist(p, (a[0] + t * dx, a[1] + t * dy))

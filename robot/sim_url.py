@@ -1,0 +1,113 @@
+"""``sim://`` URLs: the simulated plotter opened with ``serial.serial_for_url``, like any pyserial port.
+
+    sim://?time_scale=0.01&error_on_line=7&drop_offsets=3,40&name=bench
+    sim://?firmware=marlin&profile=examples/profiles/a4_marlin_servo.toml&corrupt_offsets=30
+
+Every query parameter is a field of :class:`~robot.board_sim.SimSettings` or :class:`~robot.faults.Faults`
+under its own name (numbers as Python writes them, offsets comma-separated, booleans 0/1/true/false), or
+``profile`` (a machine profile TOML file; the built-in default without it), or ``firmware`` (``grbl`` or
+``marlin``: which board answers; the profile's firmware without it), or ``name``: the simulator of the port
+opened last with that name is kept in :data:`SIMULATORS`, so a test can look at the board after handing
+the URL to a streamer. The rate of the line is the baud rate the port is opened with. Every opening powers
+up a fresh board, as an Arduino resets when its port is opened.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import urllib.parse
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import serial
+
+from calibration import load_profile
+from robot.board_sim import BoardSimulator, SimSettings
+from robot.faults import Faults
+from robot.simulators import simulator_for
+
+SCHEME = "sim"
+HANDLER_PACKAGE = "robot.urlhandler"  # holds protocol_sim, the module pyserial looks up for sim://
+SIMULATORS: dict[str, BoardSimulator] = {}
+
+
+def register() -> None:
+    """Let ``serial.serial_for_url`` open ``sim://`` URLs; done once on ``import robot``."""
+    if HANDLER_PACKAGE not in serial.protocol_handler_packages:
+        serial.protocol_handler_packages.append(HANDLER_PACKAGE)
+
+
+@dataclass(frozen=True)
+class SimUrl:
+    """What a ``sim://`` URL asks for."""
+
+    settings: SimSettings = SimSettings()
+    faults: Faults = Faults()
+    profile_path: str | None = None
+    name: str | None = None
+    firmware: str | None = None
+
+    def simulator(self) -> BoardSimulator:
+        """A freshly powered-up board as the URL describes it, kept in SIMULATORS under its name."""
+        profile = load_profile(self.profile_path)
+        simulator = simulator_for(profile, self.settings, self.faults, firmware=self.firmware)
+        if self.name is not None:
+            SIMULATORS[self.name] = simulator
+        return simulator
+
+
+def parse_sim_url(url: str) -> SimUrl:
+    """Read a ``sim://`` URL; a ValueError names unknown, repeated or unreadable parameters."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme.lower() != SCHEME:
+        raise ValueError(f"not a {SCHEME}:// URL: {url!r}")
+    if parts.netloc or parts.path:
+        raise ValueError(f"{SCHEME}:// takes only query parameters (sim://?name=value&...), not {url!r}")
+    query = urllib.parse.parse_qs(parts.query, keep_blank_values=True)
+    settings_fields = {f.name: f.type for f in dataclasses.fields(SimSettings)}
+    faults_fields = {f.name: f.type for f in dataclasses.fields(Faults)}
+    known = {**settings_fields, **faults_fields, "profile": "str", "name": "str", "firmware": "str"}
+    unknown = sorted(set(query) - set(known))
+    if unknown:
+        raise ValueError(f"unknown parameter(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+    repeated = sorted(key for key, values in query.items() if len(values) > 1)
+    if repeated:
+        raise ValueError(f"parameter(s) given more than once: {', '.join(repeated)}")
+    values = {key: _convert(key, known[key], texts[0]) for key, texts in query.items()}
+    return SimUrl(
+        settings=SimSettings(**{k: v for k, v in values.items() if k in settings_fields}),
+        faults=Faults(**{k: v for k, v in values.items() if k in faults_fields}),
+        profile_path=values.get("profile"),
+        name=values.get("name"),
+        firmware=values.get("firmware"),
+    )
+
+
+def _flag(text: str) -> bool:
+    words = {"1": True, "true": True, "yes": True, "0": False, "false": False, "no": False}
+    if text.lower() not in words:
+        raise ValueError("expected 0 or 1")
+    return words[text.lower()]
+
+
+def _offsets(text: str) -> frozenset[int]:
+    return frozenset(int(part) for part in text.split(",") if part.strip())
+
+
+_PARSERS: dict[str, Callable[[str], Any]] = {
+    "bool": _flag,
+    "int": int,
+    "int | None": int,
+    "float": float,
+    "float | None": float,
+    "frozenset[int]": _offsets,
+    "str": str,
+}
+
+
+def _convert(key: str, type_name: str, text: str) -> Any:
+    try:
+        return _PARSERS[type_name](text)
+    except ValueError as exc:
+        raise ValueError(f"{key}={text!r}: {exc}") from None

@@ -1,0 +1,28 @@
+"""The simulated board for a machine: GRBL or Marlin, as the profile's firmware says (or as asked)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from calibration import MachineProfile
+from robot.board_sim import BoardSimulator, SimSettings
+from robot.faults import Faults
+from robot.grbl_sim import GrblSimulator
+from robot.marlin_sim import MarlinSimulator
+
+SIMULATORS: dict[str, type[BoardSimulator]] = {"grbl": GrblSimulator, "marlin": MarlinSimulator}
+
+
+def simulator_for(
+    profile: MachineProfile,
+    settings: SimSettings = SimSettings(),
+    faults: Faults = Faults(),
+    clock: Callable[[], float] = time.monotonic,
+    firmware: str | None = None,
+) -> BoardSimulator:
+    """A freshly powered-up board running ``firmware`` (default: the profile's) for ``profile``."""
+    firmware = firmware or profile.firmware
+    if firmware not in SIMULATORS:
+        raise ValueError(f"no simulator for firmware {firmware!r}; known: {', '.join(SIMULATORS)}")
+    return SIMULATORS[firmware](profile, settings, faults, clock)

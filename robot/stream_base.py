@@ -1,0 +1,205 @@
+"""What the GRBL and Marlin streamers share: the report, the frame of a stream, acknowledgements, pen lifts.
+
+A stream accounts for every line: acknowledged (``ok``; a line with nothing in it for the board counts as
+acknowledged without being sent), failed (the board refused it: ``errors``), or neither (never sent, or
+lost when the stream ended early). Ctrl-C ends a stream with :class:`StreamInterrupted`, which carries the
+report, once the streamer has stopped the machine and lifted the pen.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from robot.progress import StreamProgress
+from robot.serial_port import SerialPort, StreamError
+
+DRAIN_S = 0.5  # after a failure, how long to wait for answers still on their way
+
+
+@dataclass
+class StreamReport:
+    """What happened to a stream: counts, the errors the board reported, an alarm if any, and the duration.
+
+    ``bytes_sent``: the bytes of the program's lines written to the port (line endings and resends
+    included). ``resends``: lines sent again because the board asked for them (Marlin). ``stopped_at_mm``:
+    where the machine stood after the streamer stopped it with lines possibly still queued (Ctrl-C, an
+    alarm), as the board reported it; lines acknowledged but still queued were dropped by that stop.
+    """
+
+    lines_total: int
+    lines_sent: int = 0
+    lines_acknowledged: int = 0
+    errors: list[dict] = field(default_factory=list)
+    alarm: str | None = None
+    seconds: float = 0.0
+    bytes_sent: int = 0
+    resends: int = 0
+    interrupted: bool = False
+    stopped_at_mm: tuple[float, float, float] | None = None
+
+    @property
+    def ok(self) -> bool:
+        """True when every line was acknowledged with ``ok`` and nothing went wrong."""
+        done = self.lines_acknowledged == self.lines_total
+        return done and not self.errors and self.alarm is None and not self.interrupted
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+class StreamInterrupted(KeyboardInterrupt):
+    """Ctrl-C during a stream, raised once the machine is stopped and the pen lifted; ``report``: what was done."""
+
+    def __init__(self, report: StreamReport) -> None:
+        super().__init__("stream interrupted")
+        self.report = report
+
+
+@dataclass
+class StreamJob:
+    """One stream's lines, what goes to the board for each ("" for nothing), and what has become of them."""
+
+    lines: Sequence[str]
+    payloads: list[str]
+    report: StreamReport
+    progress: StreamProgress
+    on_ack: Callable[[int], None] | None
+    last_acknowledged: int = 0  # 1-based number of the last line the board answered
+
+    def acknowledge(self, index: int) -> None:
+        """Line ``index`` (0-based) was answered ``ok`` (or needed no answer)."""
+        self.report.lines_acknowledged += 1
+        self.last_acknowledged = index + 1
+        self.progress.advance(index)
+        if self.on_ack is not None:
+            self.on_ack(index)
+
+    def fail(self, index: int, code: int | str, meaning: str) -> None:
+        """The board refused line ``index``."""
+        self.last_acknowledged = index + 1
+        self.progress.advance(index)
+        line = self.lines[index].strip()
+        self.report.errors.append({"line_no": index + 1, "line": line, "code": code, "meaning": meaning})
+
+
+class Streamer:
+    """Streams G-code lines to a board on ``port`` (a device path or any pyserial URL); a base class.
+
+    ``pen_up``: the machine's pen-up lines (``gcode.dialects.dialect_for(profile).pen_up``), sent after a
+    fault or Ctrl-C wherever the board still takes commands. ``timeout_s``: how long the board may stay
+    silent (and, on GRBL, not running) before the stream is declared lost.
+    """
+
+    firmware = ""  # "GRBL" or "Marlin": how messages name the board
+    Job: type[StreamJob] = StreamJob  # the bookkeeping a protocol needs for one stream
+
+    def __init__(self, port: str, baudrate: int, timeout_s: float, pen_up: Sequence[str]) -> None:
+        self.port = port
+        self.timeout_s = timeout_s
+        self.pen_up = tuple(pen_up)
+        self._port = SerialPort(port, baudrate, timeout_s)
+        try:
+            self._connect()
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        self._port.close()
+
+    def __enter__(self) -> Streamer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def stream(
+        self,
+        lines: Sequence[str],
+        progress: bool = True,
+        on_pause: Callable[[str], None] | None = None,
+        elapsed_s: Sequence[float] | None = None,
+        on_ack: Callable[[int], None] | None = None,
+    ) -> StreamReport:
+        """Send ``lines``; returns a report, or raises StreamError if the board is lost.
+
+        At a program pause (``M0``/``M1``) ``on_pause`` is called with the pause's message (e.g. "change to
+        pen red") once the machine has stopped, and the stream goes on when it returns; with None it goes on
+        at once. ``elapsed_s`` (the plan's estimated time at the end of each line) gives the progress bar its
+        ETA. ``on_ack`` is called with the 0-based index of every line acknowledged, as it is.
+        Ctrl-C stops the machine, lifts the pen and raises StreamInterrupted.
+        """
+        if self._port.closed:
+            raise StreamError(f"the connection to {self.port} is closed")
+        started = time.monotonic()
+        payloads = self._payloads(lines)
+        report = StreamReport(lines_total=len(lines))
+        bar = StreamProgress(len(lines), elapsed_s, enabled=progress)
+        job = self.Job(lines, payloads, report, bar, on_ack)
+        try:
+            self._stream(job, on_pause)
+        except KeyboardInterrupt:
+            report.interrupted = True
+            self._interrupt(job)
+            raise StreamInterrupted(report) from None
+        except StreamError as exc:
+            self._drain(job)
+            exc.report = report
+            raise
+        finally:
+            bar.close()
+            report.seconds = time.monotonic() - started
+        return report
+
+    def on_send(self, line: str, buffered_bytes: int) -> None:
+        """Called after each program line is written with the bytes now awaiting an answer; a hook for subclasses."""
+
+    def _lift_pen(self) -> None:
+        """Send the machine's pen-up lines outside the stream, each waiting for its answer."""
+        for line in self.pen_up:
+            payload = self._payload(line)
+            if payload:
+                self._command(payload)
+
+    def _drain(self, job: StreamJob) -> None:
+        """After the stream failed: account for the answers that had arrived but were not read yet."""
+        try:
+            while (reply := self._port.read_line(time.monotonic() + DRAIN_S)) is not None:
+                self._answer(reply, job)
+        except StreamError:
+            pass  # nothing more to read
+
+    def _refuse(self, number: int, why: str) -> StreamError:
+        return StreamError(f"line {number} {why}; nothing was sent")
+
+    # ------------------------------------------------------------------------ what a protocol defines
+
+    def _connect(self) -> None:
+        """Make sure a board of this firmware answers, in a known state."""
+        raise NotImplementedError
+
+    def _payload(self, line: str) -> str:
+        """What of a program line goes to the board ("" for nothing)."""
+        raise NotImplementedError
+
+    def _payloads(self, lines: Sequence[str]) -> list[str]:
+        """Every line's payload, checked before anything is sent (StreamError names the first bad line)."""
+        raise NotImplementedError
+
+    def _stream(self, job: StreamJob, on_pause: Callable[[str], None] | None) -> None:
+        raise NotImplementedError
+
+    def _answer(self, reply: str, job: StreamJob) -> None:
+        """Account for one line the board sent."""
+        raise NotImplementedError
+
+    def _command(self, payload: str) -> str | None:
+        """Send one line outside the stream and return the board's answer to it, or None."""
+        raise NotImplementedError
+
+    def _interrupt(self, job: StreamJob) -> None:
+        """Ctrl-C: stop the machine where it is, drop what is queued, lift the pen; never raises StreamError."""
+        raise NotImplementedError
