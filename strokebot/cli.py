@@ -19,6 +19,7 @@ from gcode.stats import drawn_mm
 from robot import PROTOCOLS, PtyPlotter, SimSettings, StreamError, StreamInterrupted, simulator_for
 from robot.journal import Journal, default_journal_path, file_sha256, program_header, read_journal
 from strokebot import pipeline
+from strokebot.cli_painter import painter
 from strokebot.files import write_json_atomic, write_png_atomic, write_text_atomic
 from strokebot.preview import to_image
 from strokeopt.losses import DEFAULT_VGG_LAYERS, parse_vgg_layers
@@ -443,6 +444,9 @@ def profile_show(file: Path | None) -> None:
       strokebot profile show > my_plotter.toml
     """
     click.echo(profile_to_toml(load_profile(file)), nl=False)
+
+
+cli.add_command(painter)
 
 
 def main(argv: list[str] | None = None) -> None:
