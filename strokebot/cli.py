@@ -78,6 +78,12 @@ def _fit_options(f):
         click.option("--seed", type=int, default=0, show_default=True, help="Random seed; same seed, same strokes."),
         click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
                      help="Where the optimiser runs; auto takes a CUDA GPU when there is one."),
+        click.option("--renderer", default="soft", show_default=True,
+                     help="What paints the strokes while fitting: soft (the analytic pen rasteriser) or a neural "
+                          "painter, neural:guided / neural:gan / neural:vae (see `strokebot painter list`) or a "
+                          "painter file; painters need --primitive quadratic or line."),
+        click.option("--brush-pressure", type=click.FloatRange(0, 1), default=0.8, show_default=True,
+                     help="Pressure the neural painter's brush is held at (0-1)."),
         click.option("--quiet", is_flag=True, help="No progress bars."),
     ]
     for option in reversed(options):
@@ -100,6 +106,8 @@ def _fit_options_from(kwargs: dict) -> pipeline.FitOptions:
         width_range_px=kwargs["width_range_px"],
         vgg_layers=parse_vgg_layers(kwargs["vgg_layers"]),
         vgg_weights=kwargs["vgg_weights"],
+        renderer=kwargs["renderer"],
+        brush_pressure=kwargs["brush_pressure"],
         progress=not kwargs["quiet"],
     )
 

@@ -39,7 +39,8 @@ from strokeopt.export import strokes_to_svg
 from strokeopt.image import load_grayscale, load_rgb
 from strokeopt.losses import DEFAULT_VGG_LAYERS
 from strokeopt.metrics import gaussian_blur, psnr, ssim
-from strokeopt.optimise import FitConfig, FitResult, fit_strokes
+from strokeopt.optimise import FitConfig, FitResult, fit_strokes, pick_device
+from strokeopt.render import StrokeRenderer
 
 SIM_PORT = "sim"
 SIM_SUPERSAMPLE = 4  # simulated drawing pixels per fit pixel along each axis
@@ -63,6 +64,8 @@ class FitOptions:
     width_range_px: tuple[float, float] | None = None  # learn widths within these bounds
     vgg_layers: tuple[str, ...] = DEFAULT_VGG_LAYERS
     vgg_weights: str | None = None
+    renderer: str = "soft"  # the analytic soft rasteriser, or a neural painter: neural:NAME or a painter file
+    brush_pressure: float = 0.8  # the pressure a neural painter's brush is held at
     progress: bool = True
 
 
@@ -158,9 +161,23 @@ def fit_image(image_path: str | Path, profile: MachineProfile, options: FitOptio
         vgg_weights=options.vgg_weights,
         progress=options.progress,
     )
-    result = fit_strokes(target, config)
+    result = fit_strokes(target, config, stroke_renderer(options, height, width, options.device))
     svg = strokes_to_svg(result.strokes, mm_per_px, profile.pens)
     return FitRun(target, result, mm_per_px, pen_width_px, svg, options.iters, options.loss)
+
+
+def stroke_renderer(options: FitOptions, height_px: int, width_px: int, device: str) -> StrokeRenderer | None:
+    """The renderer the options name: None for the soft rasteriser (the optimiser's default), else a painter."""
+    if options.renderer == "soft":
+        return None
+    from strokeopt.painters.library import load_named_painter
+    from strokeopt.painters.renderer import PRIMITIVES, PainterRenderer
+
+    if options.primitive not in PRIMITIVES:
+        raise ValueError(f"a neural painter paints quadratic Bézier strokes: use --primitive quadratic or line, "
+                         f"not {options.primitive}")
+    painter, _ = load_named_painter(options.renderer, pick_device(device))
+    return PainterRenderer(painter, height_px, width_px, pressure=options.brush_pressure)
 
 
 def plan_svg(svg_path: str | Path, profile: MachineProfile, options: PlanOptions = PlanOptions()) -> PlanRun:

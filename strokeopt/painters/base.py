@@ -37,6 +37,19 @@ class Painter(torch.nn.Module):
         black[:, COLOUR] = 0.0
         return (1.0 - self.forward(black)).mean(dim=1).clamp(0.0, 1.0)
 
+    def coverage_at(self, actions: torch.Tensor, canvas_px: int) -> torch.Tensor:
+        """Coverage (N, canvas_px, canvas_px): the same strokes on a canvas of another resolution.
+
+        The default resamples the painter's own canvas (area-averaged when shrinking); kinds whose
+        model is continuous paint at the asked resolution directly.
+        """
+        coverage = self.coverage(actions)
+        if canvas_px == coverage.shape[-1]:
+            return coverage
+        resized = torch.nn.functional.interpolate(coverage[:, None], size=(canvas_px, canvas_px), mode="bilinear",
+                                                  antialias=canvas_px < coverage.shape[-1], align_corners=False)
+        return resized[:, 0].clamp(0.0, 1.0)
+
     def make_optimisers(self, learning_rate: float) -> list[torch.optim.Optimizer]:
         """The optimisers ``train_step`` uses, in a fixed order (so a checkpoint can restore them)."""
         return [torch.optim.Adam(self.parameters(), lr=learning_rate)]
