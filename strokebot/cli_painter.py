@@ -73,6 +73,73 @@ def dataset(out_dir: str, strokes: int, canvas_px: int, brush: str | None, seed:
                f"{seconds:.1f} s, {rate} -> {out_dir}")
 
 
+@painter.command("train")
+@click.option("--kind", required=True,
+              help="Painter kind: vae or gan (Nakano 2019), guided, or any other registered kind.")
+@click.option("--data", "data_dir", type=click.Path(exists=True, file_okay=False, path_type=Path), required=True,
+              help="Dataset folder made by `strokebot painter dataset`.")
+@click.option("-o", "--out", "out_file", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="Painter file to write (at the end, whole). Checkpoints go beside it as OUT.ckpt.")
+@click.option("--steps", type=click.IntRange(1, 100_000_000), default=None,
+              help="Training steps. Default: the kind's (about 10 minutes on a laptop CPU at 64 px), or the "
+                   "resumed checkpoint's.")
+@click.option("--batch", type=click.IntRange(1, 100_000), default=None,
+              help="Strokes per step, shared among torchrun processes. Default: 64.")
+@click.option("--lr", "learning_rate", type=click.FloatRange(0, None, min_open=True), default=None,
+              help="Adam step size. Default: the kind's.")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
+              help="Where to train; auto takes a CUDA GPU when there is one.")
+@click.option("--seed", type=click.IntRange(0, None), default=None,
+              help="Random seed (weights, batches, validation strokes); same seed, same painter. Default: 0.")
+@click.option("--resume", "resume_file", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="Continue from a checkpoint of the same kind, data, batch and seed; ends as an uninterrupted "
+                   "run would.")
+@click.option("--checkpoint-every", type=click.IntRange(0, None), default=500, show_default=True,
+              help="Write OUT.ckpt every N steps (0: only at the end).")
+@click.option("--samples", "samples_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Folder for sample grids: real strokes above painted ones, for fixed held-out strokes.")
+@click.option("--sample-every", type=click.IntRange(1, None), default=500, show_default=True,
+              help="Write a sample grid every N steps (with --samples).")
+@click.option("--time-limit", "time_limit_s", type=click.FloatRange(0, None, min_open=True), default=None,
+              metavar="SECONDS", help="Stop after this much training time (to give every kind the same time).")
+@click.option("--limit", type=click.IntRange(1, 100_000_000), default=None,
+              help="Use only the first N strokes of the dataset.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def painter_train(kind: str, data_dir: Path, out_file: Path, steps: int | None, batch: int | None,
+                  learning_rate: float | None, device: str, seed: int | None, resume_file: Path | None,
+                  checkpoint_every: int, samples_dir: Path | None, sample_every: int, time_limit_s: float | None,
+                  limit: int | None, quiet: bool) -> None:
+    """Train a neural painter on a stroke dataset and write it as a painter file.
+
+    5 % of the strokes (at most 1000, chosen by the seed) are held out; their MSE is printed at the end.
+    Under torchrun each process trains on its own share of every batch.
+
+    \b
+    Example:
+      strokebot painter dataset -o data/ --strokes 20000
+      strokebot painter train --kind vae --data data/ -o vae.pt --samples samples/
+      strokebot painter train --kind vae --data data/ -o vae.pt --resume vae.pt.ckpt
+      torchrun --nproc_per_node 2 "$(which strokebot)" painter train --kind gan --data data/ -o gan.pt
+    """
+    import shlex
+    import sys
+
+    from strokeopt.painters.train import train_from_folder
+
+    result = train_from_folder(
+        data_dir, kind, out_file, limit=limit, steps=steps, batch=batch, learning_rate=learning_rate, device=device,
+        seed=seed, resume=resume_file, checkpoint_every=checkpoint_every, samples_dir=samples_dir,
+        sample_every=sample_every, progress=not quiet, time_limit_s=time_limit_s,
+        command="strokebot " + shlex.join(sys.argv[1:]),
+    )
+    if result.rank != 0:  # under torchrun rank 0 alone reports (and wrote the file)
+        return
+    stopped = " (time limit)" if result.stopped_by_time_limit else ""
+    click.echo(f"{kind} painter: {result.steps} steps{stopped} in {result.seconds:.0f} s on {result.device}, "
+               f"validation MSE {result.val_mse:.5f} on {result.val_count} strokes -> {out_file} "
+               f"(checkpoint {result.checkpoint_path})")
+
+
 @painter.command("brushes")
 def brushes() -> None:
     """List the installed MyPaint brushes (names for `--brush`), one per line."""
@@ -135,3 +202,60 @@ def painter_list() -> None:
         click.echo(f"{name:16s} kind {metadata['kind']:7s} brush {metadata['brush']}  {metadata['canvas_px']} px  "
                    f"{training.get('steps', '?')} steps in {training.get('seconds', 0):.0f} s")
         click.echo(f"{'':16s} trained with: {metadata['command']}")
+
+
+@painter.command("paint")
+@click.argument("actions_file", metavar="ACTIONS", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("-o", "--out", "out_file", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="PNG to write: the strokes side by side, each on white.")
+@click.option("--painter", "painter_spec", default="mypaint", show_default=True,
+              help="mypaint (the real engine), a shipped painter (neural:guided, neural:gan, neural:vae) or a "
+                   "painter file.")
+@click.option("--brush", default=None, help="MyPaint brush for --painter mypaint. Default: classic/bulk.")
+@click.option("--size", "canvas_px", type=click.IntRange(16, 512), default=64, show_default=True,
+              help="Canvas side in pixels for --painter mypaint.")
+def painter_paint(actions_file: Path, out_file: Path, painter_spec: str, brush: str | None, canvas_px: int) -> None:
+    """Paint the strokes of ACTIONS (.npy, .json, or text with 12 numbers a row) to compare engines.
+
+    Each action is 12 numbers in [0, 1]: start and end pressure, size, red, green, blue, then the start,
+    control and end points (x, y) of a quadratic Bézier across the canvas.
+
+    \b
+    Example:
+      echo "0.9 0.4 0.5 0.8 0.1 0.1 0.1 0.8 0.5 0.1 0.9 0.8" > stroke.txt
+      strokebot painter paint stroke.txt -o real.png
+      strokebot painter paint stroke.txt -o learned.png --painter neural:guided
+    """
+    import numpy as np
+    from PIL import Image
+
+    from strokebot.files import write_png_atomic
+    from strokeopt.painters.actions import read_actions
+
+    actions = read_actions(actions_file)
+    if painter_spec == "mypaint":
+        from strokeopt.painters.mypaint import DEFAULT_BRUSH, Brush, MyPaintMissing, MyPaintPainter
+
+        try:
+            with MyPaintPainter(Brush.load(brush or DEFAULT_BRUSH), canvas_px) as engine:
+                images, _ = engine.paint(actions)
+        except MyPaintMissing as error:
+            raise click.ClickException(str(error)) from None
+    else:
+        import torch
+
+        from strokeopt.painters.library import load_named_painter
+
+        learned, _ = load_named_painter(painter_spec)
+        with torch.no_grad():
+            painted = learned(torch.as_tensor(actions, dtype=torch.float32)).clamp(0, 1)
+        images = np.rint(painted.permute(0, 2, 3, 1).numpy() * 255).astype(np.uint8)
+    columns = min(len(images), 16)
+    rows = -(-len(images) // columns)
+    size = images.shape[1]
+    sheet = np.full((rows * (size + 2), columns * (size + 2), 3), 160, dtype=np.uint8)
+    for k, image in enumerate(images):
+        r, c = divmod(k, columns)
+        sheet[r * (size + 2) + 1:r * (size + 2) + 1 + size, c * (size + 2) + 1:c * (size + 2) + 1 + size] = image
+    write_png_atomic(out_file, Image.fromarray(sheet))
+    click.echo(f"{len(images)} strokes painted by {painter_spec} -> {out_file}")

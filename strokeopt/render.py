@@ -146,21 +146,30 @@ class SoftRasteriser:
             return tuple(torch.from_numpy(a) for a in found)
         lo = polylines.amin(dim=1) - reach[:, None]
         hi = polylines.amax(dim=1) + reach[:, None]
-        visible = (hi[:, 0] > 0) & (hi[:, 1] > 0) & (lo[:, 0] < self.width_px) & (lo[:, 1] < self.height_px)
-        tx0 = (lo[:, 0] / t).floor().long().clamp(0, self.tiles_x - 1)
-        tx1 = (hi[:, 0] / t).floor().long().clamp(0, self.tiles_x - 1)
-        ty0 = (lo[:, 1] / t).floor().long().clamp(0, self.tiles_y - 1)
-        ty1 = (hi[:, 1] / t).floor().long().clamp(0, self.tiles_y - 1)
-        nx = tx1 - tx0 + 1
-        counts = torch.where(visible, nx * (ty1 - ty0 + 1), torch.zeros_like(nx))
-        stroke = torch.repeat_interleave(torch.arange(len(polylines), device=polylines.device), counts)
-        first = torch.cumsum(counts, 0) - counts
-        k = torch.arange(len(stroke), device=polylines.device) - first[stroke]
-        tile_x = tx0[stroke] + k % nx[stroke]
-        tile_y = ty0[stroke] + torch.div(k, nx[stroke], rounding_mode="floor")
+        stroke, tile_y, tile_x = tiles_of_boxes(lo, hi, t, self.height_px, self.width_px)
         centre = torch.stack([tile_x, tile_y], dim=-1).to(polylines.dtype).add(0.5).mul(t)
         near = distance_to_polylines(centre[:, None, :], polylines[stroke])[:, 0] <= reach[stroke] + t * 0.7072
         return stroke[near], tile_y[near], tile_x[near]
+
+
+def tiles_of_boxes(
+    lo: torch.Tensor, hi: torch.Tensor, tile_px: int, height_px: int, width_px: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(box, tile_y, tile_x) for every canvas tile that each box [lo, hi] (N, 2) in pixels overlaps."""
+    tiles_y, tiles_x = math.ceil(height_px / tile_px), math.ceil(width_px / tile_px)
+    visible = (hi[:, 0] > 0) & (hi[:, 1] > 0) & (lo[:, 0] < width_px) & (lo[:, 1] < height_px)
+    tx0 = (lo[:, 0] / tile_px).floor().long().clamp(0, tiles_x - 1)
+    tx1 = (hi[:, 0] / tile_px).floor().long().clamp(0, tiles_x - 1)
+    ty0 = (lo[:, 1] / tile_px).floor().long().clamp(0, tiles_y - 1)
+    ty1 = (hi[:, 1] / tile_px).floor().long().clamp(0, tiles_y - 1)
+    nx = tx1 - tx0 + 1
+    counts = torch.where(visible, nx * (ty1 - ty0 + 1), torch.zeros_like(nx))
+    box = torch.repeat_interleave(torch.arange(len(lo), device=lo.device), counts)
+    first = torch.cumsum(counts, 0) - counts
+    k = torch.arange(len(box), device=lo.device) - first[box]
+    tile_x = tx0[box] + k % nx[box]
+    tile_y = ty0[box] + torch.div(k, nx[box], rounding_mode="floor")
+    return box, tile_y, tile_x
 
 
 def composite_ink(patches: CoveragePatches, opacity: torch.Tensor | float = 1.0) -> torch.Tensor:

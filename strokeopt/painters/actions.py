@@ -12,6 +12,9 @@ from start to end. Every painter (the MyPaint engine and the learned ones) reads
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 
 ACTION_SIZE = 12
@@ -33,7 +36,10 @@ class ActionError(ValueError):
 
 def check_actions(actions: np.ndarray) -> np.ndarray:
     """The actions as a float64 (N, 12) array, or an ``ActionError`` naming the first bad one."""
-    array = np.asarray(actions, dtype=np.float64)
+    try:
+        array = np.asarray(actions, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ActionError(f"actions must be numbers, {ACTION_SIZE} per stroke") from None
     if array.ndim == 1:
         array = array[None, :]
     if array.ndim != 2 or array.shape[1] != ACTION_SIZE:
@@ -47,6 +53,27 @@ def check_actions(actions: np.ndarray) -> np.ndarray:
         row, col = np.argwhere(outside)[0]
         raise ActionError(f"action {row}: {ACTION_FIELDS[col]} = {array[row, col]:g} is outside [0, 1]")
     return array
+
+
+def read_actions(path: str | Path) -> np.ndarray:
+    """Actions from a ``.npy`` array, a ``.json`` list (of lists) or a text/CSV file of 12 numbers a row."""
+    path = Path(path)
+    try:
+        if path.suffix == ".npy":
+            array = np.load(path, allow_pickle=False)
+        elif path.suffix == ".json":
+            array = np.asarray(json.loads(path.read_text(encoding="utf-8")), dtype=np.float64)
+        else:
+            text = path.read_text(encoding="utf-8").replace(",", " ")
+            array = np.asarray([[float(v) for v in line.split()] for line in text.splitlines() if line.strip()])
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ActionError(f"cannot read actions from {path}: {getattr(error, 'strerror', None) or error}") from None
+    except ValueError as error:  # ragged rows, words, pickled objects
+        raise ActionError(f"{path} does not hold rows of {ACTION_SIZE} numbers ({error})") from None
+    try:
+        return check_actions(array)
+    except ActionError as error:
+        raise ActionError(f"{path}: {error}") from None
 
 
 def radius_px(size: np.ndarray | float, canvas_px: int) -> np.ndarray | float:

@@ -17,7 +17,7 @@ import torch
 
 from strokeopt.painters.actions import RADIUS_MAX_FRACTION, RADIUS_MIN_FRACTION, size_for_radius
 from strokeopt.painters.base import Painter
-from strokeopt.render import TILE_PX, CoveragePatches
+from strokeopt.render import TILE_PX, CoveragePatches, tiles_of_boxes
 
 WINDOW_MARGIN = 1.25  # the window is this many times the longest stroke's extent (plus two widths) across
 DEFAULT_PRESSURE = 0.8
@@ -90,22 +90,9 @@ class PainterRenderer:
         )
 
     def _window_tiles(self, corner: torch.Tensor, side: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """(stroke, tile_y, tile_x) of every canvas tile that each stroke's window overlaps."""
-        t = self.tile_px
-        lo, hi = corner, corner + side - 1
-        visible = (hi[:, 0] >= 0) & (hi[:, 1] >= 0) & (lo[:, 0] < self.width_px) & (lo[:, 1] < self.height_px)
-        tx0 = torch.div(lo[:, 0], t, rounding_mode="floor").clamp(0, self.tiles_x - 1)
-        tx1 = torch.div(hi[:, 0], t, rounding_mode="floor").clamp(0, self.tiles_x - 1)
-        ty0 = torch.div(lo[:, 1], t, rounding_mode="floor").clamp(0, self.tiles_y - 1)
-        ty1 = torch.div(hi[:, 1], t, rounding_mode="floor").clamp(0, self.tiles_y - 1)
-        nx = tx1 - tx0 + 1
-        counts = torch.where(visible, nx * (ty1 - ty0 + 1), torch.zeros_like(nx))
-        stroke = torch.repeat_interleave(torch.arange(len(corner), device=corner.device), counts)
-        first = torch.cumsum(counts, 0) - counts
-        k = torch.arange(len(stroke), device=corner.device) - first[stroke]
-        tile_x = tx0[stroke] + k % nx[stroke]
-        tile_y = ty0[stroke] + torch.div(k, nx[stroke], rounding_mode="floor")
-        return stroke, tile_y, tile_x
+        """(stroke, tile_y, tile_x) of every canvas tile that each stroke's window (whole pixels) overlaps."""
+        lo = corner.to(torch.float64)
+        return tiles_of_boxes(lo, lo + (side - 0.5), self.tile_px, self.height_px, self.width_px)
 
 
 def _like(tensor: torch.Tensor) -> dict:
