@@ -43,7 +43,7 @@ RANK_SCRIPT = textwrap.dedent("""
 
 
 @pytest.mark.skipif(not dist.is_available() or not dist.is_gloo_available(), reason="torch without gloo")
-@pytest.mark.parametrize("kind", ["vae", "gan"])
+@pytest.mark.parametrize("kind", ["vae", "gan", "guided"])
 def test_two_ranks_train_on_different_slices_and_end_with_identical_weights(kind, tmp_path):
     script = tmp_path / "rank.py"
     script.write_text(RANK_SCRIPT.format(tests=str(TESTS)))
