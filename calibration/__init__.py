@@ -1,6 +1,9 @@
 """Machine profiles (TOML) and, later, calibration patterns and fitted corrections."""
 
 from calibration.profile import (
+    FIRMWARE_MAX_LINE_CHARS,
+    GRBL_MAX_LINE_CHARS,
+    MARLIN_MAX_LINE_CHARS,
     MachineProfile,
     Motion,
     PenLift,
@@ -14,6 +17,9 @@ from calibration.profile import (
 )
 
 __all__ = [
+    "FIRMWARE_MAX_LINE_CHARS",
+    "GRBL_MAX_LINE_CHARS",
+    "MARLIN_MAX_LINE_CHARS",
     "MachineProfile",
     "Motion",
     "PenLift",

@@ -21,6 +21,12 @@ else:  # pragma: no cover - exercised only on Python 3.10
 
 DIALECTS = ("grbl-servo", "grbl-z", "marlin-servo", "marlin-z", "custom")
 FIRMWARES = ("grbl", "marlin")
+# The longest line each firmware reads, in characters without the line's end: GRBL 1.1's LINE_BUFFER_SIZE
+# is 80 (error:11 beyond 79), Marlin's MAX_CMD_SIZE is 96 with the terminator (95, line number and
+# checksum included). The emitter, the profile reader, the send-time check and the simulators use these.
+GRBL_MAX_LINE_CHARS = 79
+MARLIN_MAX_LINE_CHARS = 95
+FIRMWARE_MAX_LINE_CHARS = {"grbl": GRBL_MAX_LINE_CHARS, "marlin": MARLIN_MAX_LINE_CHARS}
 ORIGINS = ("bottom-left", "top-left", "bottom-right", "top-right")
 # The [pen_lift] settings each dialect reads; "custom" takes its pen moves from [templates] instead.
 PEN_LIFT_FIELDS = {
@@ -128,6 +134,11 @@ class MachineProfile:
             return self.templates.firmware
         return self.dialect.split("-")[0]
 
+    @property
+    def max_line_chars(self) -> int:
+        """The longest line the profile's firmware reads (FIRMWARE_MAX_LINE_CHARS)."""
+        return FIRMWARE_MAX_LINE_CHARS[self.firmware]
+
     def page_to_machine(self, x_mm: float, y_mm: float) -> tuple[float, float]:
         """Machine coordinates of a point given on the page (origin top-left, y pointing down).
 
@@ -215,7 +226,6 @@ def _toml_str(value: str) -> str:
 
 _COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
 _MAX_SIDE_MM = 10_000.0
-_MAX_TEMPLATE_CHARS = 60  # leaves room for {pen} within the emitter's 70-character lines
 
 
 class _Reader:
@@ -362,10 +372,14 @@ class _Reader:
             if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
                 raise self.fail(f"templates.{field}", f"must be a list of strings, got {value!r}")
             for line in value:
-                if not line.strip() or len(line) > _MAX_TEMPLATE_CHARS or not line.isascii() or not line.isprintable():
+                if not line.strip() or not line.isascii() or not line.isprintable():
+                    raise self.fail(f"templates.{field}", f"holds {line!r}: each line must be printable ASCII, not empty")
+                limit = FIRMWARE_MAX_LINE_CHARS[firmware]
+                if len(line) > limit:
                     raise self.fail(
                         f"templates.{field}",
-                        f"holds {line!r}: each line must be printable ASCII, 1 to {_MAX_TEMPLATE_CHARS} characters",
+                        f"holds a line of {len(line)} characters ({line[:20]!r}...): {firmware.upper()} reads at most "
+                        f"{limit} characters a line (shorten it, or split it into several lines)",
                     )
                 rest = line.replace("{pen}", "") if field == "pen_change" else line
                 if "{" in rest or "}" in rest:

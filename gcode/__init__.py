@@ -1,7 +1,8 @@
 """SVG to G-code for GRBL and Marlin pen plotters: layout, merging, ordering, dialects, and a G-code reader."""
 
 from gcode.dialects import Dialect, dialect_for, flavour_for
-from gcode.emit import OutOfBoundsError, check_program, emit_gcode
+from gcode.check import LineTooLongError, OutOfBoundsError, RefusedCommandError, check_program
+from gcode.emit import emit_gcode
 from gcode.layout import ROTATIONS, Placement, layout_to_work_area
 from gcode.order import order_paths
 from gcode.plan import PlannedDrawing, PlanOptions, order_lines, plan_document, plan_svg
@@ -31,6 +32,7 @@ __all__ = [
     "Flavour",
     "GcodeError",
     "GcodeInterpreter",
+    "LineTooLongError",
     "ModalState",
     "Move",
     "OutOfBoundsError",
@@ -41,6 +43,7 @@ __all__ = [
     "PlanStats",
     "PlannedDrawing",
     "ProgramEnd",
+    "RefusedCommandError",
     "SvgError",
     "check_program",
     "compute_stats",

@@ -1,7 +1,8 @@
 """Write a planned drawing (machine mm) as G-code in the profile's dialect, checked against the work area.
 
 Drawing moves are G1 (or G2/G3 arcs fitted within the tolerance when asked), travel is G0 with the pen
-up. Numbers have exactly three decimals, every line fits in MAX_LINE_CHARS, and text from outside
+up. Numbers have exactly three decimals, every line the emitter composes fits in MAX_LINE_CHARS (profile
+templates may be as long as the firmware reads, see ``calibration.FIRMWARE_MAX_LINE_CHARS``), and text from outside
 (titles, layer names) only ever appears sanitised inside a comment or a pen-change message.
 """
 
@@ -15,18 +16,13 @@ import vpype
 
 from calibration import MachineProfile
 from gcode.arcs import ArcTo, LineTo, fit_arcs
-from gcode.dialects import Dialect, dialect_for, flavour_for, format_number
-from gcode.reader import GcodeError, GcodeInterpreter, Move
+from gcode.check import OutOfBoundsError, check_program
+from gcode.dialects import Dialect, dialect_for, format_number
 
-MAX_LINE_CHARS = 70
+MAX_LINE_CHARS = 70  # the emitter's own budget for the lines it composes, within every firmware's limit
 _COMMENT_SAFE = frozenset(chr(c) for c in range(0x20, 0x7F)) - set("();")
 _HEADER = "strokebot: {}"
 PEN_COMMENT = "pen {}"  # starts each layer of a multi-pen program, for people and the simulator
-_BOUNDS_SLACK_MM = 1e-6
-
-
-class OutOfBoundsError(ValueError):
-    """A vertex of the drawing, or a move of the program, lies outside the machine's work area."""
 
 
 def emit_gcode(
@@ -40,33 +36,14 @@ def emit_gcode(
 
     With ``arcs``, runs of vertices that lie on a circle within ``arc_tolerance_mm`` become G2/G3 arcs.
     Raises OutOfBoundsError, before producing anything, if a vertex lies outside the work area, and checks
-    the finished program's every move (templates and arcs included) the same way.
+    the finished program with ``gcode.check.check_program`` (every move, templates and arcs included, and
+    every line's length), as ``send`` will.
     """
     _check_vertices(drawing, profile)
     writer = _Writer(profile, dialect_for(profile), arc_tolerance_mm if arcs else None)
     program = list(writer.program(drawing, title))
     check_program(program, profile)
     return program
-
-
-def check_program(program: list[str], profile: MachineProfile) -> None:
-    """Read the program as its machine would and raise if any move leaves the work area or a line is bad."""
-    width, height = profile.work_area.width_mm, profile.work_area.height_mm
-    interpreter = GcodeInterpreter(flavour=flavour_for(profile))
-    for line_no, line in enumerate(program, start=1):
-        if len(line) > MAX_LINE_CHARS:
-            raise GcodeError(f"{line!r} is longer than {MAX_LINE_CHARS} characters", 0, line_no)
-        try:
-            events = interpreter.execute(line, line_no)
-        except GcodeError as exc:
-            raise GcodeError(f"the program's line {line!r} is not valid G-code: {exc.message}", exc.grbl_code) from None
-        for move in (e for e in events if isinstance(e, Move)):
-            x, y = move.end
-            if not (-_BOUNDS_SLACK_MM <= x <= width + _BOUNDS_SLACK_MM and -_BOUNDS_SLACK_MM <= y <= height + _BOUNDS_SLACK_MM):
-                raise OutOfBoundsError(
-                    f"line {line_no} ({line}) moves to ({x:g}, {y:g}) mm, outside the work area "
-                    f"0..{width:g} x 0..{height:g} mm"
-                )
 
 
 def sanitize_comment(text: str, max_chars: int) -> str:

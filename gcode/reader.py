@@ -6,6 +6,16 @@ so what is measured is what the machine would do. Errors carry GRBL 1.1's error 
 A :class:`Flavour` says which firmware's words apply (Marlin adds ``M280`` servos, ``M400``, ``M117`` and
 millisecond ``G4 P``) and how to tell that the pen is down: spindle on, Z below a height, a servo angle,
 or a custom dialect's own pen lines.
+
+Beyond motion, pen and program flow, the reader models what a host-side bounds check needs and what is
+simple to model exactly: ``G92`` (the current position is given new coordinates: an offset between the
+program's coordinates and the machine's, kept in ``ModalState.offset_mm``; ``Move`` events stay in machine
+mm), ``G92.1`` (clears that offset), ``G28`` alone on its line (a rapid to the machine origin, (0, 0):
+GRBL's G28 position unless ``G28.1`` moved it, and where a plotter's origin is set), and GRBL's ``T`` word
+(read and ignored, as GRBL 1.1 does). GRBL ``$`` system lines (``$$``, ``$X``, ``$100=80``) never reach
+GRBL's G-code parser: the reader passes over them, and :mod:`gcode.check` decides which may be sent.
+Anything else (``G10``, ``G53``, ``G54``-``G59``, ``G28`` with axis words, ``G30``, ``M6``) is refused
+with GRBL's error 20, unsupported command.
 """
 
 from __future__ import annotations
@@ -29,18 +39,21 @@ UNDEFINED_FEED_RATE = 22
 AXIS_COMMAND_CONFLICT = 24
 WORD_REPEATED = 25
 VALUE_WORD_MISSING = 28
+NO_AXIS_WORDS = 26
 NO_AXIS_WORDS_IN_PLANE = 32
 INVALID_TARGET = 33
 NO_OFFSETS_IN_PLANE = 35
 UNUSED_WORDS = 36
 
 _VALUE_LETTERS = frozenset("FSXYZIJPN")  # N (line number) is accepted and ignored
+_GRBL_IGNORED_LETTERS = frozenset("T")  # GRBL 1.1 reads a tool number and does nothing with it
 _MARLIN_ONLY = frozenset({"M280", "M400", "M84", "M18"})
 _MARLIN_TEXT_COMMAND = re.compile(r"\s*M(0|1|117|118)(?![0-9.])(.*)$", re.IGNORECASE)  # message to the end
 _NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)")
 _MODAL_GROUPS = {
     **dict.fromkeys(("G0", "G1", "G2", "G3"), "motion"),
     "G4": "dwell",
+    **dict.fromkeys(("G28", "G92", "G92.1"), "non-modal"),
     "G17": "plane",
     **dict.fromkeys(("G20", "G21"), "units"),
     **dict.fromkeys(("G90", "G91"), "distance"),
@@ -131,6 +144,7 @@ class ModalState:
     servo_angle: float | None = None  # Marlin M280, for the flavour's servo
     pen_line_down: bool = False  # the last custom pen line seen was a pen-down line
     pen_down: bool = False  # as the flavour senses it, updated after each block
+    offset_mm: tuple[float, float, float] = (0.0, 0.0, 0.0)  # G92: machine position - program coordinates
 
 
 @dataclass(frozen=True)
@@ -226,6 +240,8 @@ def _sort_words(words: list[tuple[str, float]], firmware: str, line_no: int) -> 
                 code = AXIS_COMMAND_CONFLICT if group == "motion" else MODAL_GROUP_VIOLATION
                 raise GcodeError(f"{block.commands[group]} and {command} in one block", code, line_no)
             block.commands[group] = command
+        elif letter in _GRBL_IGNORED_LETTERS and firmware == "grbl":
+            continue
         elif letter in _VALUE_LETTERS:
             if letter in block.values:
                 raise GcodeError(f"word {letter} repeated", WORD_REPEATED, line_no)
@@ -255,8 +271,8 @@ class GcodeInterpreter:
                 pause = text.group(1) in ("0", "1")
                 return [Pause(text.group(2).strip(), line_no)] if pause else []
         code, comment = strip_comment(line)
-        if not code:
-            return []
+        if not code or (code.startswith("$") and self.flavour.firmware == "grbl"):
+            return []  # GRBL's system lines are not G-code: gcode.check decides whether they may be sent
         block = _sort_words(parse_words(code, line_no), self.flavour.firmware, line_no)
         new = dataclasses.replace(self.state)
         if self.flavour.pen_sense == "lines":
@@ -316,9 +332,14 @@ def _run_block(block: _Block, state: ModalState, comment: str, flavour: Flavour,
 
     state.motion = commands.get("motion", state.motion)
     has_axes = any(axis in values for axis in "XYZ")
-    if ("I" in values or "J" in values) and not (has_axes and state.motion in ("G2", "G3")):
+    non_modal = commands.get("non-modal")
+    if non_modal is not None and "motion" in commands and has_axes:
+        raise GcodeError(f"{non_modal} and {commands['motion']} both take the axis words", AXIS_COMMAND_CONFLICT, line_no)
+    if ("I" in values or "J" in values) and not (has_axes and state.motion in ("G2", "G3") and non_modal is None):
         raise GcodeError("I/J offsets without an arc move", UNUSED_WORDS, line_no)
-    if has_axes:
+    if non_modal is not None:
+        events.extend(_non_modal(non_modal, state, values, line_no))
+    elif has_axes:
         events.extend(_motion(state, values, line_no))
     if flavour.pen_sense == "z" and "Z" in values:  # the height is unknown until a Z word sets it
         state.pen_down = flavour.pen_down(state)
@@ -346,13 +367,35 @@ def _dwell_seconds(values: dict[str, float], firmware: str, line_no: int) -> flo
     return values["P"] / 1000.0 if firmware == "marlin" else values["P"]
 
 
+def _non_modal(command: str, state: ModalState, values: dict[str, float], line_no: int) -> list[Move]:
+    """G92 (new coordinates for the current position), G92.1 (clear them) or G28 (rapid to the origin)."""
+    position = (state.x_mm, state.y_mm, state.z_mm)
+    if command == "G92":
+        if not any(axis in values for axis in "XYZ"):
+            raise GcodeError("G92 without an axis word", NO_AXIS_WORDS, line_no)
+        state.offset_mm = tuple(  # type: ignore[assignment]
+            here - values[axis] * state.mm_per_unit if axis in values else offset
+            for axis, here, offset in zip("XYZ", position, state.offset_mm)
+        )
+        return []
+    if command == "G92.1":
+        state.offset_mm = (0.0, 0.0, 0.0)
+        return []
+    if any(axis in values for axis in "XYZ"):
+        message = "G28 with axis words (an intermediate point) is not supported: move there first, then G28"
+        raise GcodeError(message, UNSUPPORTED_COMMAND, line_no)
+    start = (state.x_mm, state.y_mm)
+    state.x_mm, state.y_mm = 0.0, 0.0
+    return [Move(start, (0.0, 0.0), state.pen_down, True, None, line_no)]
+
+
 def _target(state: ModalState, values: dict[str, float]) -> tuple[float, float, float]:
-    """The block's end point in absolute mm, honouring G20/G21 and G90/G91."""
+    """The block's end point in absolute machine mm, honouring G20/G21, G90/G91 and a G92 offset."""
     current = {"X": state.x_mm, "Y": state.y_mm, "Z": state.z_mm}
-    for axis in "XYZ":
+    for axis, offset in zip("XYZ", state.offset_mm):
         if axis in values:
             delta = values[axis] * state.mm_per_unit
-            current[axis] = delta if state.absolute else current[axis] + delta
+            current[axis] = delta + offset if state.absolute else current[axis] + delta
     return current["X"], current["Y"], current["Z"]
 
 

@@ -18,6 +18,8 @@ import numpy as np
 import svgelements  # vpype's own SVG parser, so dots are found exactly where vpype will put them
 import vpype
 
+from gcode.svg_scan import SvgError, parse_svg
+
 PX_PER_MM = 96.0 / 25.4
 QUANTIZATION_MM = 0.05
 MAX_PAGE_MM = 10_000.0
@@ -28,23 +30,10 @@ _MAY_HOLD_DOT = re.compile("[LlHhVvZz]")  # a zero-length subpath needs a line o
 _GROUP_TAGS = (f"{{{_SVG_NS}}}g", f"{{{_SVG_NS}}}svg")  # what vpype treats as a top-level group
 
 
-class SvgError(ValueError):
-    """An SVG file that cannot be turned into a drawing."""
-
-
 def read_svg(path: str | Path, quantization_px: float = QUANTIZATION_MM * PX_PER_MM) -> vpype.Document:
     """Read an SVG into a Document in CSS px, one layer per group label, curves within ``quantization_px``."""
     path = Path(path)
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise SvgError(f"cannot read SVG {path}: {exc.strerror or exc}") from None
-    if b"<!entity" in data.lower():  # refused before parsing: entity expansion can exhaust memory
-        raise SvgError(f"SVG {path} declares XML entities, which are refused for safety")
-    try:
-        root = ET.fromstring(data)
-    except ET.ParseError as exc:
-        raise SvgError(f"SVG {path} is not well-formed XML: {exc}") from None
+    root = parse_svg(path)  # within the limits of gcode.svg_scan, which vpype's parser does not have
     if root.tag != f"{{{_SVG_NS}}}svg":
         raise SvgError(f"{path} is not an SVG file (its root element is {root.tag!r})")
 

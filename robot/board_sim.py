@@ -31,7 +31,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from calibration import MachineProfile
+from calibration import GRBL_MAX_LINE_CHARS, MachineProfile
 from gcode.dialects import flavour_for
 from gcode.reader import Dwell, Event, Flavour, GcodeInterpreter, ModalState, Move, Pause, PenChange
 from robot.faults import Faults, LineNoise
@@ -46,7 +46,7 @@ class SimSettings:
 
     ``soft_limits`` is GRBL's ``$20``: a move whose target leaves [0, width] x [0, height] raises ALARM:2.
     ``rx_buffer_bytes`` is the serial receive buffer (127 usable bytes on an Arduino Uno).
-    ``line_buffer_bytes`` is GRBL's LINE_BUFFER_SIZE (80): at most 79 characters survive per line.
+    ``line_buffer_bytes`` is GRBL's LINE_BUFFER_SIZE (80): at most GRBL_MAX_LINE_CHARS (79) survive per line.
     ``planner_blocks`` is how many blocks the planner queues (BLOCK_BUFFER_SIZE 16, one always kept free).
     ``time_scale`` is clock seconds per machine second: 0 instant, 1.0 real time, 0.01 a hundred times faster.
     ``link_time_scale`` scales the serial line's byte time the same way; None (the default) means
@@ -56,7 +56,7 @@ class SimSettings:
 
     soft_limits: bool = True
     rx_buffer_bytes: int = 127
-    line_buffer_bytes: int = 80
+    line_buffer_bytes: int = GRBL_MAX_LINE_CHARS + 1
     planner_blocks: int = 15
     time_scale: float = 0.0
     link_time_scale: float | None = None

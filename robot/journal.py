@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -55,8 +56,12 @@ def file_sha256(path: str | Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
-def read_journal(path: str | Path) -> JournalState:
-    """Read a journal; JournalError if it is not one, or a record other than the last is broken."""
+def read_journal(path: str | Path, program_lines: int | None = None) -> JournalState:
+    """Read a journal; JournalError if it is not one, or a record other than the last is broken.
+
+    With ``program_lines`` (the length of the journal's program), a record naming a line outside the
+    program is refused too.
+    """
     try:
         text = Path(path).read_text("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
@@ -65,27 +70,52 @@ def read_journal(path: str | Path) -> JournalState:
     complete = lines[:-1]  # what follows the last line ending is torn (or empty)
     if not complete or not complete[0].startswith(MAGIC + " "):
         raise JournalError(f"{path} is not a strokebot journal")
-    try:
-        header = JournalHeader(**json.loads(complete[0][len(MAGIC) + 1 :]))
-    except (ValueError, TypeError):
-        raise JournalError(f"{path}: the journal's header is damaged") from None
+    header = _parse_header(complete[0][len(MAGIC) + 1 :], path)
+    last = program_lines + 1 if program_lines is not None else None  # "rewind last": nothing of it ran
     acknowledged: set[int] = set()
     for number, record in enumerate(complete[1:], start=2):
-        try:
-            if record.startswith("rewind "):
-                rewind = int(record[len("rewind ") :])
-                acknowledged = {n for n in acknowledged if n < rewind}
-            else:
-                acknowledged.add(int(record))
-        except ValueError:
-            raise JournalError(f"{path}: line {number} of the journal is damaged: {record[:40]!r}") from None
+        match = _RECORD.fullmatch(record)
+        if match is None:
+            raise JournalError(f"{path}: line {number} of the journal is damaged: {record[:40]!r}")
+        line_no = int(match.group(2))
+        if line_no < 1 or (last is not None and line_no > (last if match.group(1) else last - 1)):
+            raise JournalError(
+                f"{path}: line {number} of the journal names program line {line_no}, "
+                f"but the program has {program_lines} lines"
+            )
+        if match.group(1):
+            acknowledged = {n for n in acknowledged if n < line_no}
+        else:
+            acknowledged.add(line_no)
     return JournalState(header, frozenset(acknowledged))
+
+
+_RECORD = re.compile(r"(rewind )?([0-9]{1,12})")  # acks may repeat or come out of order: see the streamers
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
+def _parse_header(text: str, path: str | Path) -> JournalHeader:
+    """The header's JSON object, every field of the type it must be."""
+    try:
+        fields = json.loads(text)
+    except ValueError:
+        raise JournalError(f"{path}: the journal's header is damaged (not JSON)") from None
+    if not isinstance(fields, dict) or set(fields) != {"program", "sha256", "profile"}:
+        raise JournalError(f"{path}: the journal's header is damaged (it must have program, sha256 and profile)")
+    if not isinstance(fields["program"], str) or not os.path.isabs(fields["program"]):
+        raise JournalError(f"{path}: the journal's header field 'program' must be an absolute path")
+    if not isinstance(fields["sha256"], str) or not _SHA256.fullmatch(fields["sha256"]):
+        raise JournalError(f"{path}: the journal's header field 'sha256' must be 64 hexadecimal digits")
+    if fields["profile"] is not None and not (isinstance(fields["profile"], str) and fields["profile"]):
+        raise JournalError(f"{path}: the journal's header field 'profile' must be a path or null")
+    return JournalHeader(**fields)
 
 
 class Journal:
     """A journal being written; ``acknowledged`` follows what is written (rewinds applied).
 
     A new journal's file is made with its first record, so a job that never got going leaves no file.
+    ``write_error``: the first OSError a write met (a full disk, say), after which the file may lag behind.
     """
 
     def __init__(self, path: str | Path, state: JournalState, new: bool) -> None:
@@ -94,6 +124,7 @@ class Journal:
         self.acknowledged = set(state.acknowledged)
         self._new = new
         self._file = None
+        self.write_error: OSError | None = None
 
     @classmethod
     def create(cls, path: str | Path, header: JournalHeader) -> Journal:
@@ -101,9 +132,9 @@ class Journal:
         return cls(path, JournalState(header, frozenset()), new=True)
 
     @classmethod
-    def reopen(cls, path: str | Path) -> Journal:
-        """Go on writing an existing journal, cutting off a torn last record first."""
-        state = read_journal(path)
+    def reopen(cls, path: str | Path, program_lines: int | None = None) -> Journal:
+        """Go on writing an existing journal, cutting off a torn last record first (see read_journal)."""
+        state = read_journal(path, program_lines)
         with open(path, "rb+") as f:
             data = f.read()
             f.truncate(data.rfind(b"\n") + 1)
@@ -120,7 +151,11 @@ class Journal:
 
     def close(self) -> None:
         if self._file is not None:
-            self._file.close()
+            try:
+                self._file.close()
+            except OSError:
+                if self.write_error is None:
+                    raise  # after a write error the file is known to lag behind: nothing new to say
 
     def __enter__(self) -> Journal:
         return self
@@ -129,12 +164,16 @@ class Journal:
         self.close()
 
     def _write(self, record: str) -> None:
-        if self._file is None:
-            self._file = open(self.path, "w" if self._new else "a", encoding="utf-8")
-            if self._new:
-                self._file.write(f"{MAGIC} {json.dumps(asdict(self.header), sort_keys=True)}\n")
-        self._file.write(record + "\n")
-        self._file.flush()
+        try:
+            if self._file is None:
+                self._file = open(self.path, "w" if self._new else "a", encoding="utf-8")
+                if self._new:
+                    self._file.write(f"{MAGIC} {json.dumps(asdict(self.header), sort_keys=True)}\n")
+            self._file.write(record + "\n")
+            self._file.flush()
+        except OSError as exc:
+            self.write_error = self.write_error or exc
+            raise
 
 
 def default_journal_path(program: str | Path) -> Path:

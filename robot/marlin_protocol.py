@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import re
 
-MAX_CMD_SIZE = 96  # Marlin's longest line, line ending included: what comes after is dropped
+from calibration import MARLIN_MAX_LINE_CHARS
+
+MAX_CMD_SIZE = MARLIN_MAX_LINE_CHARS + 1  # Marlin's longest line, line ending included: what comes after is dropped
 
 _LINE_NUMBER = re.compile(r"N(-?\d*)\s*")
 _COMMAND_WORD = re.compile(r"([GM])0*(\d+)(?![\d.])")

@@ -4,8 +4,9 @@ The program's lines before the first unacknowledged one are read through :mod:`g
 profile's flavour, which gives the modal state at that point: units, distance mode, feed, motion mode,
 position and pen. The preamble restores it on a machine that may have been reset or switched off since
 (a fresh board stands at 0, 0 with the pen up): millimetres and absolute mode, the pen up in the
-machine's own dialect, a rapid to the position, the pen down again if it was down, feed and motion mode,
-then inches or incremental mode if the program was in them. The rest of the program follows.
+machine's own dialect, a rapid to the position, the program's G92 offset (cleared with G92.1 first), the
+pen down again if it was down, feed and motion mode, then inches or incremental mode if the program was
+in them. The rest of the program follows.
 
 A stop that drops what the board has queued (Ctrl-C, an alarm) loses lines that were acknowledged but had
 not run: :func:`rewind_line` finds the first of them from where the machine stopped.
@@ -58,7 +59,12 @@ def plan_resume(lines: Sequence[str], start_line: int, profile: MachineProfile) 
 def restore_state(state: ModalState, profile: MachineProfile) -> list[str]:
     """Lines that bring a machine in any state into ``state``: units, modes, position, pen, feed."""
     dialect = dialect_for(profile)
-    lines = ["G21", "G90", *dialect.pen_up, f"G0 X{format_number(state.x_mm)} Y{format_number(state.y_mm)}"]
+    offset = any(state.offset_mm)
+    lines = ["G21", "G90", *(["G92.1"] if offset else []), *dialect.pen_up,
+             f"G0 X{format_number(state.x_mm)} Y{format_number(state.y_mm)}"]
+    if offset:  # the program's G92: its coordinates for the position the machine is now at
+        x, y, z = (here - o for here, o in zip((state.x_mm, state.y_mm, state.z_mm), state.offset_mm))
+        lines.append(f"G92 X{format_number(x)} Y{format_number(y)}" + (f" Z{format_number(z)}" if state.offset_mm[2] else ""))
     if state.pen_down:
         lines += dialect.pen_down
     if state.feed_mm_min:

@@ -2,19 +2,24 @@
 
 A stream accounts for every line: acknowledged (``ok``; a line with nothing in it for the board counts as
 acknowledged without being sent), failed (the board refused it: ``errors``), or neither (never sent, or
-lost when the stream ended early). Ctrl-C ends a stream with :class:`StreamInterrupted`, which carries the
-report, once the streamer has stopped the machine and lifted the pen.
+lost when the stream ended early). Ctrl-C (or SIGTERM, SIGHUP under :func:`robot.stopping.stop_on_signals`)
+ends a stream with :class:`StreamInterrupted`, which carries the report, once the streamer has stopped the
+machine and lifted the pen. Any other exception on the way (a journal that cannot be written, a failed
+prompt at a pen change, a bug) stops the machine the same way, then goes on up with the report as its
+``report``; only a lost board (StreamError) is not stopped, there being nothing to stop it with.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import signal
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from robot.progress import StreamProgress
 from robot.serial_port import SerialPort, StreamError
+from robot.stopping import signal_of, signals_deferred
 
 DRAIN_S = 0.5  # after a failure, how long to wait for answers still on their way
 
@@ -27,6 +32,7 @@ class StreamReport:
     included). ``resends``: lines sent again because the board asked for them (Marlin). ``stopped_at_mm``:
     where the machine stood after the streamer stopped it with lines possibly still queued (Ctrl-C, an
     alarm), as the board reported it; lines acknowledged but still queued were dropped by that stop.
+    ``interrupted``: the streamer stopped the machine mid-stream (Ctrl-C, a signal, an exception).
     """
 
     lines_total: int
@@ -51,11 +57,15 @@ class StreamReport:
 
 
 class StreamInterrupted(KeyboardInterrupt):
-    """Ctrl-C during a stream, raised once the machine is stopped and the pen lifted; ``report``: what was done."""
+    """Ctrl-C during a stream, raised once the machine is stopped and the pen lifted; ``report``: what was done.
 
-    def __init__(self, report: StreamReport) -> None:
+    ``signum``: the signal that interrupted it (SIGINT for Ctrl-C, or SIGTERM, SIGHUP).
+    """
+
+    def __init__(self, report: StreamReport, signum: int = signal.SIGINT) -> None:
         super().__init__("stream interrupted")
         self.report = report
+        self.signum = signum
 
 
 @dataclass
@@ -130,7 +140,9 @@ class Streamer:
         pen red") once the machine has stopped, and the stream goes on when it returns; with None it goes on
         at once. ``elapsed_s`` (the plan's estimated time at the end of each line) gives the progress bar its
         ETA. ``on_ack`` is called with the 0-based index of every line acknowledged, as it is.
-        Ctrl-C stops the machine, lifts the pen and raises StreamInterrupted.
+        Ctrl-C stops the machine, lifts the pen and raises StreamInterrupted; any other exception but
+        StreamError (from ``on_pause``, ``on_ack``, anywhere) does the same and is raised again, with the report
+        as its ``report``. Signals are held off while the machine is being stopped.
         """
         if self._port.closed:
             raise StreamError(f"the connection to {self.port} is closed")
@@ -141,12 +153,15 @@ class Streamer:
         job = self.Job(lines, payloads, report, bar, on_ack)
         try:
             self._stream(job, on_pause)
-        except KeyboardInterrupt:
-            report.interrupted = True
-            self._interrupt(job)
-            raise StreamInterrupted(report) from None
         except StreamError as exc:
             self._drain(job)
+            exc.report = report
+            raise
+        except BaseException as exc:
+            report.interrupted = True
+            self._stop_safely(job)
+            if isinstance(exc, KeyboardInterrupt):
+                raise StreamInterrupted(report, signal_of(exc)) from None
             exc.report = report
             raise
         finally:
@@ -156,6 +171,32 @@ class Streamer:
 
     def on_send(self, line: str, buffered_bytes: int) -> None:
         """Called after each program line is written with the bytes now awaiting an answer; a hook for subclasses."""
+
+    def _stop_safely(self, job: StreamJob) -> None:
+        """The stream ended early: stop the machine and lift the pen, with signals held off until it is done.
+
+        Lines answered during the stop still reach ``on_ack``, but its failures (a journal that cannot be
+        written, which may be what ended the stream) no longer stop anything. A failure of the stop itself is
+        not raised, the exception that ended the stream is what goes on up; the pen-up lines are tried again.
+        """
+        on_ack = job.on_ack
+        if on_ack is not None:
+
+            def on_ack_while_stopping(index: int) -> None:
+                try:
+                    on_ack(index)
+                except Exception:  # noted by whatever failed (Journal.write_error); the pen comes first
+                    pass
+
+            job.on_ack = on_ack_while_stopping
+        with signals_deferred():
+            try:
+                self._interrupt(job)
+            except Exception:  # the exception that ended the stream is the one to report
+                try:
+                    self._lift_pen()
+                except Exception:
+                    pass
 
     def _lift_pen(self) -> None:
         """Send the machine's pen-up lines outside the stream, each waiting for its answer."""

@@ -2,22 +2,29 @@
 
 Every failure the user can cause (a bad file, option, profile or port) ends with one line on stderr and
 exit status 2; output files are written whole at the end (temporary file, then rename) or not at all.
+SIGTERM and SIGHUP stop any command the way Ctrl-C does (a stream: feed hold, pen up, journal); a stopped
+command exits with 128 + the signal's number: 130 for Ctrl-C, 143 for SIGTERM, 129 for SIGHUP.
 """
 
 from __future__ import annotations
 
+import signal
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import click
+from PIL import Image
 from serial.tools import list_ports
 
 from calibration import load_profile, profile_to_toml
 from gcode import ROTATIONS, PlanOptions, compute_stats
+from gcode.program_file import read_program_file
 from gcode.stats import drawn_mm
 from robot import PROTOCOLS, PtyPlotter, SimSettings, StreamError, StreamInterrupted, simulator_for
 from robot.journal import Journal, default_journal_path, file_sha256, program_header, read_journal
+from robot.stopping import signal_of, stop_on_signals
 from strokebot import pipeline
 from strokebot.cli_painter import painter
 from strokebot.files import write_json_atomic, write_png_atomic, write_text_atomic
@@ -26,7 +33,8 @@ from strokeopt.losses import DEFAULT_VGG_LAYERS, parse_vgg_layers
 from strokeopt.strokes import PRIMITIVES
 
 EXIT_USER_ERROR = 2
-EXIT_INTERRUPTED = 130
+EXIT_INTERRUPTED = 130  # Ctrl-C
+EXIT_SIGNAL_BASE = 128  # a command stopped by a signal exits with 128 + its number (SIGTERM 143, SIGHUP 129)
 DEFAULT_PX_PER_MM = 4.0
 
 
@@ -119,10 +127,7 @@ def _write_fit(run: pipeline.FitRun, out_dir: Path) -> None:
 
 
 def _read_gcode(path: Path) -> list[str]:
-    try:
-        return path.read_text("utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise StrokebotFailure(f"cannot read G-code file {path}: {getattr(exc, 'strerror', None) or exc}") from None
+    return read_program_file(path)  # GcodeFileError (a ValueError) names the file and the line
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -217,8 +222,8 @@ def simulate(gcode_file: Path | None, out_file: Path | None, use_pty: bool, px_p
     """Render what the pen would draw for GCODE_FILE, or run a virtual plotter with --pty.
 
     With --pty the device path is printed; point any sender at it (`strokebot send FILE --port PATH`),
-    then press Ctrl-C to stop the plotter and write the drawing to -o. The virtual plotter runs the
-    profile's firmware: GRBL 1.1, or Marlin 2 for a Marlin profile.
+    then press Ctrl-C (or send it SIGTERM or SIGHUP) to stop the plotter and write the drawing to -o. The
+    virtual plotter runs the profile's firmware: GRBL 1.1, or Marlin 2 for a Marlin profile.
 
     \b
     Examples:
@@ -297,12 +302,14 @@ def send(gcode_file: Path | None, port: str, protocol: str | None, baud: int, jo
     profile = load_profile(profile_path)
     lines = _read_gcode(gcode_file)
     pipeline.check_port(port)
+    checked = pipeline.plan_stream(lines, journal if resume_path is not None else None, profile)
+    _warn(checked.warnings)
     if resume_path is None:
         header = program_header(gcode_file, profile_path)
         journal = Journal.create(journal_path or default_journal_path(gcode_file), header)
     estimate = compute_stats(lines, profile)
     if journal.acknowledged:
-        start = pipeline.resume_plan(lines, journal, profile).start_line
+        start = checked.resume.start_line
         if start > len(lines):
             click.echo(f"every line of {gcode_file} was acknowledged: nothing to resume")
             return
@@ -312,12 +319,18 @@ def send(gcode_file: Path | None, port: str, protocol: str | None, baud: int, jo
     with journal:
         try:
             report, _ = pipeline.send_program(lines, port, profile, baud=baud, progress=not quiet,
-                                              on_pause=_ask_for_pen, protocol=protocol, journal=journal)
-        except StreamInterrupted:
+                                              on_pause=_ask_for_pen, protocol=protocol, journal=journal,
+                                              checked=checked)
+        except StreamInterrupted as exc:
             click.echo(f"stopped: the pen is up; {_job_summary(lines, journal, profile, port)}", err=True)
-            raise click.exceptions.Abort() from None
+            raise _interrupted(exc.signum) from None
         except StreamError as exc:
             raise StrokebotFailure(f"{_one_line(exc)}; {_job_summary(lines, journal, profile, port)}") from None
+        except Exception as exc:  # the streamer stopped the machine for it (its report says what was done)
+            if getattr(exc, "report", None) is None:
+                raise
+            summary = _job_summary(lines, journal, profile, port)
+            raise StrokebotFailure(f"{_one_line(exc)}; stopped: the pen is up; {summary}") from None
         if not report.ok:
             _fail_on_stream_errors(report, f"; {_job_summary(lines, journal, profile, port)}")
     click.echo(f"sent {report.lines_sent} lines, {report.lines_acknowledged} acknowledged in {report.seconds:.1f} s")
@@ -340,15 +353,34 @@ def _resumed_job(
         raise StrokebotFailure(f"{program} has changed since the journal {resume_path} was written; "
                                "cannot resume (send it again from the start)")
     profile = profile_path if profile_path is not None else state.header.profile
-    return Journal.reopen(resume_path), program, Path(profile) if profile is not None else None
+    program_lines = len(_read_gcode(program))  # the journal's line numbers are checked against it
+    return Journal.reopen(resume_path, program_lines), program, Path(profile) if profile is not None else None
 
 
 def _job_summary(lines: list[str], journal: Journal, profile, port: str) -> str:
     """How far the job got, and how to go on with it."""
     done = journal.acknowledged
     drawn, total = drawn_mm(lines, done, profile), drawn_mm(lines, range(1, len(lines) + 1), profile)
-    return (f"{len(done)} of {len(lines)} lines acknowledged, {drawn:.0f} of {total:.0f} mm drawn; "
-            f"go on with: strokebot send --resume {journal.path} --port {port}")
+    summary = (f"{len(done)} of {len(lines)} lines acknowledged, {drawn:.0f} of {total:.0f} mm drawn; "
+               f"go on with: strokebot send --resume {journal.path} --port {port}")
+    if journal.write_error is not None:
+        why = journal.write_error.strerror or journal.write_error
+        summary += (f" (the journal could not be written: {why}; it may be behind the plotter, so check where "
+                    "the drawing stopped before going on)")
+    return summary
+
+
+def _interrupted(signum: int) -> click.exceptions.Abort:
+    """The Abort that ends a command stopped by the signal ``signum``: main() exits with 128 + signum."""
+    abort = click.exceptions.Abort()
+    abort.signum = signum
+    return abort
+
+
+def _warn(warnings: Sequence[str]) -> None:
+    """Say on stderr which lines go to the board unchecked, and why that is safe."""
+    for warning in warnings:
+        click.echo(f"strokebot: warning: {warning}", err=True)
 
 
 def _ask_for_pen(message: str) -> None:
@@ -394,8 +426,10 @@ def draw(image: Path, out_dir: Path, port: str, baud: int, profile_path: Path | 
     planned = pipeline.plan_svg(out_dir / "strokes.svg", profile)
     write_text_atomic(out_dir / "drawing.gcode", "\n".join(planned.lines) + "\n")
 
+    checked = pipeline.plan_stream(planned.lines, None, profile)
+    _warn(checked.warnings)
     report, drawn = pipeline.send_program(planned.lines, port, profile, baud=baud, progress=options.progress,
-                                          on_pause=_ask_for_pen)
+                                          on_pause=_ask_for_pen, checked=checked)
     if drawn is None:  # a real plotter: show what it was asked to draw
         drawn = pipeline.DrawnStrokes.of(pipeline.simulate_program(planned.lines, profile)[0])
     pens = pipeline.stroke_pens(drawn, planned.lines, profile) if len(profile.pens) > 1 else None
@@ -459,19 +493,23 @@ cli.add_command(painter)
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the CLI, turning every user-caused failure into one line and exit status 2."""
-    try:
-        code = cli.main(args=argv, prog_name="strokebot", standalone_mode=False)
-    except click.exceptions.Exit as exc:
-        code = exc.exit_code
-    except click.exceptions.Abort:
-        click.echo("strokebot: interrupted", err=True)
-        code = EXIT_INTERRUPTED
-    except click.ClickException as exc:
-        click.echo(f"strokebot: error: {exc.format_message()}", err=True)
-        code = EXIT_USER_ERROR
-    except (StrokebotFailure, StreamError, ValueError, OSError) as exc:
-        click.echo(f"strokebot: error: {_one_line(exc)}", err=True)
-        code = EXIT_USER_ERROR
+    warnings.simplefilter("error", Image.DecompressionBombWarning)  # strokeopt.image refuses it in one line
+    with stop_on_signals():  # SIGTERM, SIGHUP: a KeyboardInterrupt, which click turns into Abort
+        try:
+            code = cli.main(args=argv, prog_name="strokebot", standalone_mode=False)
+        except click.exceptions.Exit as exc:
+            code = exc.exit_code
+        except click.exceptions.Abort as exc:
+            signum = getattr(exc, "signum", None) or signal_of(exc.__cause__)
+            said = "interrupted" if signum == signal.SIGINT else f"stopped by {signal.Signals(signum).name}"
+            click.echo(f"strokebot: {said}", err=True)
+            code = EXIT_SIGNAL_BASE + signum
+        except click.ClickException as exc:
+            click.echo(f"strokebot: error: {exc.format_message()}", err=True)
+            code = EXIT_USER_ERROR
+        except (StrokebotFailure, StreamError, ValueError, OSError) as exc:
+            click.echo(f"strokebot: error: {_one_line(exc)}", err=True)
+            code = EXIT_USER_ERROR
     sys.exit(code if isinstance(code, int) else 0)
 
 

@@ -15,7 +15,7 @@ import torch
 from PIL import Image
 
 from calibration import MachineProfile
-from gcode import PlanOptions, PlanStats, Placement, compute_stats, emit_gcode, plan_svg as plan_svg_file
+from gcode import PlanOptions, PlanStats, Placement, check_program, compute_stats, emit_gcode, plan_svg as plan_svg_file
 from gcode.dialects import dialect_for
 from gcode.emit import MAX_LINE_CHARS, sanitize_comment
 from gcode.reader import strip_comment
@@ -25,7 +25,6 @@ from robot import (
     GrblSimulator,
     PtyPlotter,
     StreamError,
-    StreamInterrupted,
     StreamReport,
     default_protocol,
     open_streamer,
@@ -34,6 +33,7 @@ from robot import (
 )
 from robot.journal import Journal, first_missing
 from robot.resume import ResumePlan, plan_resume, rewind_line, whole_program
+from robot.stopping import signals_deferred
 from strokebot.preview import side_by_side, to_array, to_image
 from strokeopt.export import strokes_to_svg
 from strokeopt.image import load_grayscale, load_rgb
@@ -224,6 +224,24 @@ def check_port(port: str) -> None:
 
 
 @dataclass(frozen=True)
+class StreamPlan:
+    """What a send will stream (a resumed job's preamble included), checked, and the warnings of the check."""
+
+    resume: ResumePlan
+    warnings: tuple[str, ...]
+
+
+def plan_stream(lines: Sequence[str], journal: Journal | None, profile: MachineProfile) -> StreamPlan:
+    """The lines to stream for ``lines`` (a new job, or the rest of the journal's), checked before any is sent.
+
+    Raises OutOfBoundsError, LineTooLongError, RefusedCommandError or GcodeError (see ``gcode.check``),
+    naming the program's line, so that nothing reaches the board.
+    """
+    plan = resume_plan(lines, journal, profile)
+    return StreamPlan(plan, tuple(check_program(plan.lines, profile, plan.program_lines)))
+
+
+@dataclass(frozen=True)
 class DrawnStrokes:
     """What a (simulated) pen drew: polylines in machine mm and, per stroke, the program pauses before it."""
 
@@ -245,6 +263,7 @@ def send_program(
     protocol: str | None = None,
     journal: Journal | None = None,
     timeout_s: float = 10.0,
+    checked: StreamPlan | None = None,
 ) -> tuple[StreamReport, DrawnStrokes | None]:
     """Stream a program to a plotter; with ``port='sim'`` to a simulated board on a pseudo-terminal.
 
@@ -253,8 +272,10 @@ def send_program(
     once. With a ``journal``, every line acknowledged is recorded in it as its program line number; a
     journal that already holds some (a job being resumed) makes the stream go on from the first line not
     acknowledged, after a preamble that restores the machine's state there. A stop that dropped the
-    board's queue (Ctrl-C, an alarm) is recorded as a rewind. Returns the stream report and, for the
-    simulator, what it drew. Ctrl-C raises StreamInterrupted once the machine is stopped, the pen lifted.
+    board's queue (Ctrl-C, an alarm, any exception) is recorded as a rewind (if the journal can still be
+    written). Returns the stream report and, for the simulator, what it drew. Ctrl-C raises
+    StreamInterrupted once the machine is stopped, the pen lifted; any other exception the same, raised
+    again with the report as its ``report``.
     """
     check_port(port)
     plan = resume_plan(lines, journal, profile)
@@ -269,8 +290,10 @@ def send_program(
         with open_streamer(protocol, device, baud, timeout_s, pen_up=dialect_for(profile).pen_up) as streamer:
             try:
                 report = streamer.stream(plan.lines, progress, pause, elapsed, on_ack)
-            except StreamInterrupted as exc:
-                _record_stop(exc.report, lines, profile, journal)
+            except BaseException as exc:  # Ctrl-C, a signal, or an exception the streamer stopped for
+                if getattr(exc, "report", None) is not None:
+                    with signals_deferred():
+                        _record_stop_if_possible(exc.report, lines, profile, journal)
                 raise
         _record_stop(report, lines, profile, journal)
         return report
@@ -295,6 +318,16 @@ def _record_stop(
     """After a stop that dropped the board's queue, the lines that may not have run are unacknowledged again."""
     if journal is not None and journal.acknowledged and (report.interrupted or report.alarm):
         journal.rewind(rewind_line(program, journal.acknowledged, report.stopped_at_mm, profile))
+
+
+def _record_stop_if_possible(
+    report: StreamReport, program: Sequence[str], profile: MachineProfile, journal: Journal | None
+) -> None:
+    """_record_stop while a stream is failing: a journal that cannot be written (its ``write_error``) is left."""
+    try:
+        _record_stop(report, program, profile, journal)
+    except OSError:
+        pass  # the journal keeps the error; the failure that ended the stream is what the caller reports
 
 
 def stroke_pens(drawn: DrawnStrokes, lines: Sequence[str], profile: MachineProfile) -> list[int]:

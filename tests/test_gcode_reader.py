@@ -14,6 +14,7 @@ from pygcode import Line, Machine
 from calibration import default_profile, load_profile
 from gcode import (
     Dwell,
+    Flavour,
     GcodeError,
     GcodeInterpreter,
     Move,
@@ -110,7 +111,10 @@ def test_program_end_resets_distance_mode_to_absolute():
         (["G5"], 20),
         (["G38.2 X1"], 20),
         (["M7"], 20),
-        (["T1"], 20),
+        (["M6"], 20),
+        (["G10 L20 P1 X0"], 20),
+        (["G28 X10"], 20),
+        (["G92"], 26),
         (["G1 X10"], 22),
         (["G1 X10 F0"], 22),
         (["G0 G1 X1"], 24),
@@ -244,3 +248,21 @@ def test_pygcode_follows_our_programs_to_the_same_positions_arcs_included(profil
         assert (theirs.X, theirs.Y, theirs.Z) == pytest.approx((ours.state.x_mm, ours.state.y_mm, ours.state.z_mm)), text
         motions += 1
     assert motions > 20
+
+
+def test_g92_gives_the_current_position_new_coordinates_and_moves_stay_in_machine_mm():
+    events = read_program(["G0 X50 Y50", "G92 X0 Y0", "G0 X10 Y-5", "G92.1", "G0 X10 Y10"])
+    assert [m.end for m in moves(events)] == [(50.0, 50.0), (60.0, 45.0), (10.0, 10.0)]
+
+
+def test_g28_alone_is_a_rapid_to_the_origin_and_keeps_the_motion_mode():
+    interpreter = GcodeInterpreter()
+    interpreter.execute("G1 X20 Y30 F1000", 1)
+    assert interpreter.execute("G28", 2) == [Move((20.0, 30.0), (0.0, 0.0), False, True, None, 2)]
+    assert interpreter.state.motion == "G1"
+
+
+def test_grbl_system_lines_and_tool_numbers_are_passed_over_but_marlin_refuses_a_t_word():
+    assert read_program(["$$", "$X", "T1", "G0 X1 T2"]) == [Move((0.0, 0.0), (1.0, 0.0), False, True, None, 4)]
+    with pytest.raises(GcodeError, match="unsupported word T"):
+        read_program(["T1"], Flavour(firmware="marlin"))

@@ -62,7 +62,8 @@ def test_a_rewind_takes_back_the_acknowledgements_from_its_line_on(tmp_path):
     ("text", "message"),
     [("", "is not a strokebot journal"), ("G21\nG90\n", "is not a strokebot journal"),
      ("strokebot-journal 1 {nope\n", "header is damaged"),
-     ('strokebot-journal 1 {"program": "a", "sha256": "b", "profile": null}\n1\nxx\n3\n', "line 3")],
+     ('strokebot-journal 1 {"program": "/a", "sha256": "%s", "profile": null}\n1\nxx\n3\n' % ("0" * 64), "line 3"),
+     ('strokebot-journal 1 {"program": "a", "sha256": "b", "profile": null}\n1\n', "'program' must be an absolute")],
 )
 def test_a_broken_journal_is_one_clear_error(tmp_path, text, message):
     path = tmp_path / "j"
