@@ -1,5 +1,6 @@
 """Shared fixtures: small test pictures and a way to run the real `strokebot` command."""
 
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -9,6 +10,14 @@ import pytest
 from PIL import Image
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "astronaut.png"
+
+
+@pytest.fixture(autouse=True, scope="session")
+def ctrl_c_reaches_the_commands():
+    """Ctrl-C works in the tests and in the commands they start, even when the suite itself was started in
+    the background, where the shell ignores SIGINT (and children would inherit that)."""
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(scope="session")
