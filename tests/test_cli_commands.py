@@ -140,3 +140,15 @@ def test_stroke_width_in_pixels_overrides_the_pen(run_cli, small_photo, tmp_path
     assert proc.returncode == 0, proc.stderr
     report = json.loads((tmp_path / "fit.json").read_text())
     assert report["pen_width_px"] == 2.5 and report["primitive"] == "catmull-rom"
+
+
+@pytest.mark.parametrize("args, words", [
+    (["send", "x.gcode", "--port", "sim", "--baud", "0"], "0 is not a serial rate"),
+    (["send", "x.gcode", "--port", "sim", "--baud", "12345"], "12345 is not a serial rate"),
+    (["fit", "x.png", "-o", "out", "--seed", "-1"], "--seed"),
+    (["fit", "x.png", "-o", "out", "--seed", str(2**32)], "--seed"),
+])
+def test_numbers_out_of_range_are_refused_with_the_reason(run_cli, tmp_path, args, words):
+    done = run_cli(*args)
+    assert done.returncode == 2 and words in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
