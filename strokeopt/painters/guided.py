@@ -69,6 +69,17 @@ def _lookup(table, fx_i, wx, fp_i, wp, fe_i, we):
     return v, dx, dp, de
 
 
+def _table_at(table, xr, p, e, x_max, e_max):
+    """Knot indices and weights of (distance / radius, pressure, end distance), the table's value there and
+    its derivatives along the three axes."""
+    nx, np_, ne = table.shape
+    fx_i, wx = _lerp_index(xr, x_max, nx)
+    fp_i, wp = _lerp_index(p, 1.0, np_)
+    fe_i, we = _lerp_index(e, e_max, ne)
+    v, dv_x, dv_p, dv_e = _lookup(table, fx_i, wx, fp_i, wp, fe_i, we)
+    return fx_i, wx, fp_i, wp, fe_i, we, v, dv_x, dv_p, dv_e
+
+
 def _stroke_geometry(q, s, arc):
     """Fill ``arc`` with stroke s's cumulative length at each sample point; return its length and bounds."""
     arc[0] = 0.0
@@ -155,7 +166,6 @@ def _forward_kernel(q, p0, p1, radius, table, scale_table, x_max, e_max, reach_s
 
     Coverage is the table's value clamped to [0, 1]; pixels beyond ``x_max`` radii get none.
     """
-    nx, np_, ne = table.shape
     canvas = out.shape[2]
     for s in numba.prange(q.shape[0]):
         arc = np.empty(q.shape[1])
@@ -170,10 +180,7 @@ def _forward_kernel(q, p0, p1, radius, table, scale_table, x_max, e_max, reach_s
                     q, s, arc, length, p0, p1, radius, scale_table, x + 0.5, y + 0.5, candidates, count)
                 if xr >= x_max:
                     continue
-                fx_i, wx = _lerp_index(xr, x_max, nx)
-                fp_i, wp = _lerp_index(p, 1.0, np_)
-                fe_i, we = _lerp_index(e, e_max, ne)
-                v, _, _, _ = _lookup(table, fx_i, wx, fp_i, wp, fe_i, we)
+                v = _table_at(table, xr, p, e, x_max, e_max)[6]
                 v = min(max(v, 0.0), 1.0)
                 for c in range(out.shape[1]):
                     out[s, c, y, x] = base - v * paint[s, c]
@@ -209,10 +216,7 @@ def _backward_kernel(grad, q, p0, p1, radius, table, scale_table, x_max, e_max, 
                         q, s, arc, length, p0, p1, radius, scale_table, x + 0.5, y + 0.5, candidates, count)
                     if xr >= x_max:
                         continue
-                    fx_i, wx = _lerp_index(xr, x_max, nx)
-                    fp_i, wp = _lerp_index(p, 1.0, np_)
-                    fe_i, we = _lerp_index(e, e_max, ne)
-                    v, dv_x, dv_p, dv_e = _lookup(table, fx_i, wx, fp_i, wp, fe_i, we)
+                    fx_i, wx, fp_i, wp, fe_i, we, v, dv_x, dv_p, dv_e = _table_at(table, xr, p, e, x_max, e_max)
                     for c in range(grad.shape[1]):
                         g_paint[s, c] -= grad[s, c, y, x] * min(max(v, 0.0), 1.0)
                     if v < 0.0 or v > 1.0:
@@ -249,6 +253,7 @@ def _backward_kernel(grad, q, p0, p1, radius, table, scale_table, x_max, e_max, 
 if numba is not None:
     _lerp_index = numba.njit(inline="always", cache=True)(_lerp_index)
     _lookup = numba.njit(inline="always", cache=True)(_lookup)
+    _table_at = numba.njit(inline="always", cache=True)(_table_at)
     _stroke_geometry = numba.njit(inline="always", cache=True)(_stroke_geometry)
     _pixel_range = numba.njit(inline="always", cache=True)(_pixel_range)
     _nearest_on = numba.njit(inline="always", fastmath=True, cache=True)(_nearest_on)
