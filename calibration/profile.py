@@ -225,7 +225,34 @@ def _toml_str(value: str) -> str:
 
 
 _COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
-_MAX_SIDE_MM = 10_000.0
+
+
+@dataclass(frozen=True)
+class Bounds:
+    """The values a profile number may take (both ends included), its unit, and why no machine needs others."""
+
+    low: float
+    high: float
+    unit: str  # written right after the number: " mm", "°", or "" for a plain count
+    reason: str
+
+    def refusal(self, value: object, whole: bool = False) -> str:
+        """What a refusal of ``value`` says: the range with its unit, and the reason for it."""
+        kind = "a whole number" if whole else "a number"
+        return (f"is {value!r}: must be {kind} between {self.low:g} and {self.high:g}{self.unit} "
+                f"({self.reason})")
+
+
+SIDE_MM = Bounds(1, 5000, " mm", "a plotter's reach, from a postcard plotter to a wall plotter")
+MARGIN_MM = Bounds(0, 2500, " mm", "the border kept free on each side: at most half the largest work area")
+FEED_MM_MIN = Bounds(1, 100_000, " mm/min", "no plotter's steppers move faster than 100 m/min")
+ACCELERATION_MM_S2 = Bounds(1, 50_000, " mm/s²", "a plotter's steppers cannot do more")
+DWELL_S = Bounds(0, 10, " s", "a pen settles in well under a second, and the dwell comes at every lift")
+SERVO_S = Bounds(1, 100_000, "", "the S of M3: S0 would leave the pen up, and no servo or $30 setting goes higher")
+SERVO_INDEX = Bounds(0, 15, "", "Marlin numbers a board's servos from 0 for M280 P, and no board has more than 16")
+SERVO_ANGLE = Bounds(0, 180, "°", "a hobby servo turns through 0 to 180°")
+Z_MM = Bounds(-500, 500, " mm", "no plotter's Z axis travels further")
+PEN_WIDTH_MM = Bounds(0.05, 20, " mm", "from the finest technical pen to a broad brush")
 
 
 class _Reader:
@@ -248,13 +275,14 @@ class _Reader:
             raise self.fail(f"{field}.{unknown[0]}", "is not a known setting")
         return value
 
-    def number(self, table: dict[str, Any], key: str, prefix: str, low: float, high: float) -> float:
+    def number(self, table: dict[str, Any], key: str, prefix: str, bounds: Bounds) -> float:
+        """The number at ``table[key]``, refused (named ``prefix + key``) outside ``bounds`` or not finite."""
         field = prefix + key
         value = table.get(key)
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise self.fail(field, f"must be a number, got {value!r}")
-        if not math.isfinite(value) or not (low < value <= high):
-            raise self.fail(field, f"must be in ({low:g}, {high:g}], got {value!r}")
+        if not (math.isfinite(value) and bounds.low <= value <= bounds.high):
+            raise self.fail(field, bounds.refusal(value))
         return float(value)
 
     def text(self, table: dict[str, Any], key: str, prefix: str, choices: tuple[str, ...] = ()) -> str:
@@ -275,18 +303,18 @@ class _Reader:
         dialect = self.text(self.data, "dialect", "", DIALECTS)
 
         wa = self.table(self.data, "work_area", "", {"width_mm", "height_mm", "margin_mm", "origin"})
-        width = self.number(wa, "width_mm", "work_area.", 0.0, _MAX_SIDE_MM)
-        height = self.number(wa, "height_mm", "work_area.", 0.0, _MAX_SIDE_MM)
-        margin = self.number(wa, "margin_mm", "work_area.", -1e-9, _MAX_SIDE_MM)
+        width = self.number(wa, "width_mm", "work_area.", SIDE_MM)
+        height = self.number(wa, "height_mm", "work_area.", SIDE_MM)
+        margin = self.number(wa, "margin_mm", "work_area.", MARGIN_MM)
         if 2 * margin >= min(width, height):
             raise self.fail("work_area.margin_mm", f"leaves no room to draw in a {width:g} x {height:g} mm area")
         origin = self.text(wa, "origin", "work_area.", ORIGINS)
 
         mo = self.table(self.data, "motion", "", {"draw_feed_mm_min", "travel_feed_mm_min", "acceleration_mm_s2"})
         motion = Motion(
-            draw_feed_mm_min=self.number(mo, "draw_feed_mm_min", "motion.", 0.0, 1e6),
-            travel_feed_mm_min=self.number(mo, "travel_feed_mm_min", "motion.", 0.0, 1e6),
-            acceleration_mm_s2=self.number(mo, "acceleration_mm_s2", "motion.", 0.0, 1e6),
+            draw_feed_mm_min=self.number(mo, "draw_feed_mm_min", "motion.", FEED_MM_MIN),
+            travel_feed_mm_min=self.number(mo, "travel_feed_mm_min", "motion.", FEED_MM_MIN),
+            acceleration_mm_s2=self.number(mo, "acceleration_mm_s2", "motion.", ACCELERATION_MM_S2),
         )
 
         pen_lift = self.pen_lift(dialect)
@@ -311,7 +339,7 @@ class _Reader:
             pens.append(
                 PenProfile(
                     name=self.text(raw, "name", prefix),
-                    width_mm=self.number(raw, "width_mm", prefix, 0.0, 20.0),
+                    width_mm=self.number(raw, "width_mm", prefix, PEN_WIDTH_MM),
                     color=color.lower(),
                 )
             )
@@ -338,28 +366,28 @@ class _Reader:
         stray = sorted(set(pl) - set(fields))
         if stray:
             raise self.fail(f"pen_lift.{stray[0]}", f"is not a setting of the {dialect} dialect (it uses {', '.join(fields)})")
-        values: dict[str, Any] = {"dwell_s": self.number(pl, "dwell_s", "pen_lift.", -1e-9, 10.0)}
+        values: dict[str, Any] = {"dwell_s": self.number(pl, "dwell_s", "pen_lift.", DWELL_S)}
         if "down_s" in fields:
-            values["down_s"] = self.whole(pl, "down_s", 0, 1_000_000)
+            values["down_s"] = self.whole(pl, "down_s", SERVO_S)
         if "servo_index" in fields:
-            values["servo_index"] = self.whole(pl, "servo_index", -1, 15)
-            values["up_angle"] = self.number(pl, "up_angle", "pen_lift.", -1e-9, 180.0)
-            values["down_angle"] = self.number(pl, "down_angle", "pen_lift.", -1e-9, 180.0)
+            values["servo_index"] = self.whole(pl, "servo_index", SERVO_INDEX)
+            values["up_angle"] = self.number(pl, "up_angle", "pen_lift.", SERVO_ANGLE)
+            values["down_angle"] = self.number(pl, "down_angle", "pen_lift.", SERVO_ANGLE)
             if values["up_angle"] == values["down_angle"]:
                 raise self.fail("pen_lift.down_angle", "must differ from up_angle")
         if "up_z_mm" in fields:
-            values["up_z_mm"] = self.number(pl, "up_z_mm", "pen_lift.", -1000.0, 1000.0)
-            values["down_z_mm"] = self.number(pl, "down_z_mm", "pen_lift.", -1000.0, 1000.0)
+            values["up_z_mm"] = self.number(pl, "up_z_mm", "pen_lift.", Z_MM)
+            values["down_z_mm"] = self.number(pl, "down_z_mm", "pen_lift.", Z_MM)
             if values["down_z_mm"] >= values["up_z_mm"]:
                 raise self.fail("pen_lift.down_z_mm", f"must be below up_z_mm ({values['up_z_mm']:g})")
-            values["plunge_feed_mm_min"] = self.number(pl, "plunge_feed_mm_min", "pen_lift.", 0.0, 1e6)
+            values["plunge_feed_mm_min"] = self.number(pl, "plunge_feed_mm_min", "pen_lift.", FEED_MM_MIN)
         return PenLift(**values)
 
-    def whole(self, table: dict[str, Any], key: str, low: int, high: int) -> int:
-        """A whole number in (low, high] under [pen_lift]."""
-        value = self.number(table, key, "pen_lift.", low, high)
+    def whole(self, table: dict[str, Any], key: str, bounds: Bounds) -> int:
+        """A whole number within ``bounds`` under [pen_lift]."""
+        value = self.number(table, key, "pen_lift.", bounds)
         if value != int(value):
-            raise self.fail(f"pen_lift.{key}", f"must be a whole number, got {table[key]!r}")
+            raise self.fail(f"pen_lift.{key}", bounds.refusal(table[key], whole=True))
         return int(value)
 
     def templates(self) -> GcodeTemplates:

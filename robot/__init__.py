@@ -10,7 +10,7 @@ from robot.grbl_codes import GRBL_ALARMS, GRBL_ERRORS
 from robot.grbl_sim import GrblSimulator
 from robot.marlin import MarlinStreamer
 from robot.marlin_sim import MarlinSimulator
-from robot.protocols import PROTOCOLS, default_protocol, open_streamer
+from robot.protocols import PROTOCOLS, ConnectOptions, default_protocol, open_streamer
 from robot.pty_device import PtyPlotter
 from robot.serial_port import StreamError
 from robot.sim_link import SimLink
@@ -25,6 +25,7 @@ __all__ = [
     "GRBL_ERRORS",
     "PROTOCOLS",
     "BoardSimulator",
+    "ConnectOptions",
     "ExecutedLine",
     "Faults",
     "GrblSimulator",

@@ -26,25 +26,32 @@ the program (between program pauses, i.e. which pen of a multi-pen drawing) drew
 from __future__ import annotations
 
 import dataclasses
+import random
 import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from calibration import GRBL_MAX_LINE_CHARS, MachineProfile
+from calibration import GRBL_MAX_LINE_CHARS, MachineProfile, Motion
 from gcode.dialects import flavour_for
 from gcode.reader import Dwell, Event, Flavour, GcodeInterpreter, ModalState, Move, Pause, PenChange
 from robot.faults import Faults, LineNoise
 from robot.planner import Planner, Segment
 
 SYNC = "wait until the planner is empty"  # a step of a line: what follows needs the machine to stand still
+Action = Callable[[], None]  # a step of a line: something the firmware does itself once the machine stands still
+Step = Segment | Event | str | Action
 
 
 @dataclass(frozen=True)
 class SimSettings:
     """Settings of the virtual board.
 
+    ``homing`` is GRBL's ``$22`` at power-up: the board then starts in Alarm until ``$H`` or ``$X``.
     ``soft_limits`` is GRBL's ``$20``: a move whose target leaves [0, width] x [0, height] raises ALARM:2.
+    Both are off by default, as on a GRBL fresh from the factory; GRBL enables soft limits only with homing.
+    ``limit_switches``: the machine has homing switches. Without them GRBL's ``$H`` fails: its first cycle
+    (Z) seeks 1.5 x ``$132`` up at the seek rate, finds nothing and raises ALARM:9.
     ``rx_buffer_bytes`` is the serial receive buffer (127 usable bytes on an Arduino Uno).
     ``line_buffer_bytes`` is GRBL's LINE_BUFFER_SIZE (80): at most GRBL_MAX_LINE_CHARS (79) survive per line.
     ``planner_blocks`` is how many blocks the planner queues (BLOCK_BUFFER_SIZE 16, one always kept free).
@@ -54,12 +61,18 @@ class SimSettings:
     no time: the link is the bottleneck, which is what a throughput benchmark wants.
     """
 
-    soft_limits: bool = True
+    homing: bool = False
+    soft_limits: bool = False
+    limit_switches: bool = True
     rx_buffer_bytes: int = 127
     line_buffer_bytes: int = GRBL_MAX_LINE_CHARS + 1
     planner_blocks: int = 15
     time_scale: float = 0.0
     link_time_scale: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.soft_limits and not self.homing:
+            raise ValueError("GRBL enables soft limits ($20) only with homing ($22): set homing too")
 
     @property
     def link_scale(self) -> float:
@@ -79,12 +92,16 @@ class ExecutedLine:
 
 @dataclass
 class _Job:
-    """The line the main loop is busy with: the steps still to do, then its answer."""
+    """The line the main loop is busy with: the steps still to do, then its answer.
+
+    ``logged``: the line goes to ``executed_lines`` when done (G-code lines do; a firmware's own commands not).
+    """
 
     number: int
     text: str
     answer: bytes
-    steps: deque[Segment | Event | str]
+    steps: deque[Step]
+    logged: bool = True
 
 
 class BoardSimulator:
@@ -95,10 +112,13 @@ class BoardSimulator:
     ``strokes``, how many program pauses (M0/M1) had been executed before each stroke started, so section k
     is the k-th layer's pen. ``executed_lines``: every G-code line that the board executed and answered
     ``ok``, as the host sent it (without its line ending); rejected lines and system commands are not in
-    it. ``execution_log``: the same lines with their numbers and times. ``rx_overflow_bytes`` and
+    it. ``execution_log``: the same lines with their numbers and times. A motion line is logged when its
+    last block is queued; ``cut_short``: the numbers of logged lines whose blocks a stop (reset, alarm)
+    then dropped from the planner or cut off while running, so they did not run to their end. ``rx_overflow_bytes`` and
     ``rx_peak_bytes`` measure the receive buffer from the device's side. ``lines_received`` counts lines as
     :class:`~robot.faults.Faults` does; ``noise`` counts the bytes it dropped and corrupted; ``hung_up``
-    turns true when ``faults.disconnect_after_lines`` has been reached (the board then says nothing more).
+    turns true when ``faults.disconnect_after_lines`` has been reached (the board then says nothing more),
+    ``frozen`` when ``faults.silent_after_lines`` has (the board then does nothing more, on a line still up).
     ``clock`` is where time comes from; tests inject their own and set it by hand.
     """
 
@@ -122,13 +142,17 @@ class BoardSimulator:
         self.stroke_sections: list[int] = []
         self.executed_lines: list[str] = []
         self.execution_log: list[ExecutedLine] = []
+        self.cut_short: set[int] = set()
         self.lines_received = 0
         self.rx_overflow_bytes = 0  # bytes lost because the receive buffer was full
         self.rx_peak_bytes = 0  # the most bytes the receive buffer ever held
         self.noise = LineNoise(faults)
         self.hung_up = False
+        self.frozen = False
         self._interpreter = GcodeInterpreter(flavour=self.flavour)
-        self._planner = Planner(settings.planner_blocks, settings.time_scale, (0.0, 0.0, 0.0))
+        per_axis = self.flavour.firmware == "grbl"  # GRBL limits acceleration per axis, Marlin along the path
+        self._planner = Planner(settings.planner_blocks, settings.time_scale, (0.0, 0.0, 0.0), per_axis=per_axis)
+        self._block_lines: deque[int] = deque()  # the line number of each block in the planner
         self._t = clock()  # the clock time the model has been brought up to
         self._rx: deque[int] = deque()
         self._job: _Job | None = None
@@ -136,7 +160,7 @@ class BoardSimulator:
         self._pen_down = False
         self._pauses = 0  # program pauses executed so far: the section the next stroke belongs to
         self._out = bytearray()  # what the board has said and not yet handed over
-        self._late: deque[tuple[float, bytes, bool]] = deque()  # delayed answers: (due clock time, bytes, hang up)
+        self._late: deque[tuple[float, bytes, str | None]] = deque()  # delayed answers: (due clock time, bytes, after)
         self._power_up()
 
     # ------------------------------------------------------------------------- what a firmware defines
@@ -168,19 +192,19 @@ class BoardSimulator:
 
     def receive(self, data: bytes) -> bytes:
         """Feed raw bytes from the host; return the bytes the board sends back in answer."""
-        if self.hung_up:
+        if self.hung_up or self.frozen:
             return b""
         now = self.clock()
         self._run(now)
         for byte in self.noise.apply(data):
-            if self.hung_up:
+            if self.hung_up or self.frozen:
                 break
             self._receive_byte(byte, now)
         return self._hand_over(now)
 
     def poll(self) -> bytes:
         """Let time pass: blocks run, the main loop works through the receive buffer; returns what is said."""
-        if self.hung_up:
+        if self.hung_up or self.frozen:
             return b""
         now = self.clock()
         self._run(now)
@@ -189,7 +213,7 @@ class BoardSimulator:
     def due_in_s(self) -> float | None:
         """Clock seconds until the board next acts by itself (a block ends, a late answer is due), or None."""
         due = [t for t in self._due_times() if t is not None]
-        return max(0.0, min(due) - self.clock()) if due and not self.hung_up else None
+        return max(0.0, min(due) - self.clock()) if due and not (self.hung_up or self.frozen) else None
 
     def _due_times(self) -> list[float | None]:
         """Clock times at which the board will act by itself."""
@@ -235,9 +259,9 @@ class BoardSimulator:
     def _run(self, now: float) -> None:
         """Bring the board up to clock time ``now``: the main loop works whenever it can, blocks end in order."""
         planner = self._planner
-        while True:
+        while not self.frozen:
             while len(planner) and not self._held and planner.front_left_s() <= 0.0:
-                self._finished(planner.pop())
+                self._finished(self._pop_block())
             if self._step():
                 continue
             if self._held or not len(planner):
@@ -246,7 +270,7 @@ class BoardSimulator:
             if end > now:
                 break
             self._t = end
-            self._finished(planner.pop())
+            self._finished(self._pop_block())
         if not self._held:
             planner.run_front(now - self._t)
         self._t = max(self._t, now)
@@ -271,10 +295,12 @@ class BoardSimulator:
             if self._planner.full:
                 return False
             self._planner.add(step)
+            self._block_lines.append(job.number)
         elif len(self._planner):
             return False  # everything else waits for the machine to stand still
         elif isinstance(step, Dwell):
             self._planner.add(Segment.pause(self._planner.position, step.seconds))
+            self._block_lines.append(job.number)
         elif isinstance(step, PenChange):
             self._pen_down = step.down
             if step.down:
@@ -282,6 +308,8 @@ class BoardSimulator:
         elif isinstance(step, Pause):
             self._held = True  # M0: the board waits for the operator and takes no further line until then
             self._pauses += 1
+        elif callable(step):
+            step()
         job.steps.popleft()
         if not job.steps:
             self._finish(job)
@@ -289,9 +317,15 @@ class BoardSimulator:
 
     def _finish(self, job: _Job) -> None:
         self._job = None
-        self.executed_lines.append(job.text)
-        self.execution_log.append(ExecutedLine(job.number, job.text, self._t))
+        if job.logged:
+            self.executed_lines.append(job.text)
+            self.execution_log.append(ExecutedLine(job.number, job.text, self._t))
         self._answer(job.answer, job.number)
+
+    def _pop_block(self) -> Segment:
+        """Take the finished first block off the planner."""
+        self._block_lines.popleft()
+        return self._planner.pop()
 
     def _finished(self, block: Segment) -> None:
         """A block has run: a pen-down move extends the stroke being drawn (a move along Z only draws nothing)."""
@@ -308,6 +342,8 @@ class BoardSimulator:
         """Stop dead where the tool is (a real board decelerates); queued blocks and the line in progress are lost."""
         block = self._planner.front()
         here = self._planner.stop()
+        self.cut_short.update(self._block_lines)
+        self._block_lines.clear()
         if block is not None and here != block.start:
             self._finished(dataclasses.replace(block, end=here))
         self._job = None
@@ -316,18 +352,26 @@ class BoardSimulator:
 
     def _start_job(self, number: int, raw: str, answer: bytes, events: list[Event], before: ModalState) -> None:
         """What a parsed line makes the machine do becomes the steps of a job, answered after its last step."""
-        job = _Job(number, raw.strip(), answer, deque(self._steps(events, before)))
+        self._start_steps(number, raw, answer, self._steps(events, before))
+
+    def _start_steps(self, number: int, raw: str, answer: bytes, steps: list[Step], logged: bool = True) -> None:
+        """Make ``steps`` the job in progress (or answer at once when there are none)."""
+        job = _Job(number, raw.strip(), answer, deque(steps), logged)
         if job.steps:
             self._job = job
         else:
             self._finish(job)
 
-    def _steps(self, events: list[Event], before: ModalState) -> list[Segment | Event | str]:
+    def _motion(self) -> Motion:
+        """The travel feed and acceleration the machine moves with: the profile's unless the firmware says."""
+        return self.profile.motion
+
+    def _steps(self, events: list[Event], before: ModalState) -> list[Step]:
         """The planner blocks and synchronised actions of one line, in the firmware's order of execution."""
-        motion = self.profile.motion
+        motion = self._motion()
         moves = sum(1 for e in events if isinstance(e, Move))
         z0, z1 = before.z_mm, self._interpreter.state.z_mm
-        steps: list[Segment | Event | str] = []
+        steps: list[Step] = []
         done = 0  # moves of this line so far: an arc's segments share its Z travel
         for event in events:
             if isinstance(event, Move):
@@ -356,22 +400,30 @@ class BoardSimulator:
 
     def _answer(self, data: bytes, number: int) -> None:
         """Send the answer to line ``number`` (0: a line that is not counted), late if the faults say so."""
-        hang_up = number > 0 and number == self.faults.disconnect_after_lines
-        if self.faults.ack_delay_s > 0:
-            self._late.append((self._t + self.faults.ack_delay_s, data, hang_up))
+        faults, after = self.faults, None
+        if number > 0 and number == faults.disconnect_after_lines:
+            after = "hang up"
+        elif number > 0 and number == faults.silent_after_lines:
+            after = "freeze"
+        if number > 0 and number == faults.garbage_after_lines:
+            data += bytes(random.Random(faults.seed + number).randrange(256) for _ in range(24)) + b"\r\n"
+        if faults.ack_delay_s > 0:
+            self._late.append((self._t + faults.ack_delay_s, data, after))
         else:
-            self._emit(data, hang_up)
+            self._emit(data, after)
 
-    def _emit(self, data: bytes, hang_up: bool = False) -> None:
-        if not self.hung_up:
+    def _emit(self, data: bytes, after: str | None = None) -> None:
+        """Say ``data``; ``after``: "hang up" or "freeze" once it is said (the faults that end a board)."""
+        if not (self.hung_up or self.frozen):
             self._out += data
-            self.hung_up = hang_up
+            self.hung_up = after == "hang up"
+            self.frozen = after == "freeze"
 
     def _hand_over(self, now: float) -> bytes:
         """Everything said so far, with the late answers that are due by ``now``."""
         while self._late and self._late[0][0] <= now:
-            _, data, hang_up = self._late.popleft()
-            self._emit(data, hang_up)
+            _, data, after = self._late.popleft()
+            self._emit(data, after)
         out = bytes(self._out)
         self._out.clear()
         return out

@@ -25,7 +25,12 @@ class Faults:
     Lines are counted from 1 at power-up: every line with something left in it after GRBL's filtering
     (an empty or comment-only line is answered ``ok`` but not counted). ``error_on_line`` answers that line
     ``error:<error_code>`` instead of executing it (20: unsupported command, what a garbled word gets).
-    ``disconnect_after_lines`` hangs up just after the answer to that line has left the board.
+    ``disconnect_after_lines`` hangs up just after the answer to that line has left the board;
+    ``silent_after_lines`` makes the board freeze there instead (a hung firmware: the line stays up, but
+    nothing more is executed or answered, not even ``?``); ``garbage_after_lines`` sends a line of noise
+    after that line's answer (bytes that are no answer at all, as a loose cable makes). ``alarm_on_line``
+    (GRBL) trips a hard limit switch as that line arrives: ALARM:1, motion stops, the queue is lost and
+    the line is not run; GRBL then ignores everything but a reset.
     ``ack_delay_s`` sends every answer to a line (``ok``, ``error:N``) that many clock seconds late; these
     are real seconds, not scaled by ``time_scale``, so they slow an instant simulator down too. Realtime
     answers (status reports, banners) are not delayed.
@@ -39,6 +44,9 @@ class Faults:
     error_on_line: int | None = None
     error_code: int = UNSUPPORTED_COMMAND
     disconnect_after_lines: int | None = None
+    silent_after_lines: int | None = None
+    garbage_after_lines: int | None = None
+    alarm_on_line: int | None = None
     ack_delay_s: float = 0.0
 
     @property

@@ -31,8 +31,12 @@ from dataclasses import dataclass, field
 
 from robot.marlin_protocol import MAX_CMD_SIZE, command_word, marlin_code, numbered
 from robot.serial_port import StreamError
-from robot.stream_base import StreamJob, Streamer
+from robot.stream_base import StreamJob, StreamReport, Streamer
 
+NO_CHECK_MODE = (
+    "Marlin has no check mode (GRBL's $C, which parses a program without moving): check the program with "
+    "`strokebot simulate FILE -o sim.png` instead"
+)
 RESEND_QUIET_S = 0.05  # how long the link must stay quiet after a refusal before the line is sent again
 MAX_RESENDS = 20  # refusals of one line before the link is judged too noisy to go on
 _POSITION = re.compile(r"X:(-?[\d.]+) Y:(-?[\d.]+) Z:(-?[\d.]+)")
@@ -104,21 +108,28 @@ class MarlinStreamer(Streamer):
             raise StreamError(f"no Marlin answered on {self.port} within {self.timeout_s:g} s")
         return "ok" if reply.startswith("ok") else reply
 
+    def check(
+        self, lines: Sequence[str], progress: bool = True, line_numbers: Sequence[int | None] | None = None
+    ) -> StreamReport:
+        """Refused: Marlin has no check mode."""
+        raise StreamError(NO_CHECK_MODE)
+
     # ------------------------------------------------------------------------------------- the lines
 
     def _payload(self, line: str) -> str:
         return marlin_code(line)
 
-    def _payloads(self, lines: Sequence[str]) -> list[str]:
+    def _payloads(self, lines: Sequence[str], numbers: Sequence[int | None]) -> list[str]:
         payloads = [marlin_code(line) for line in lines]
-        for number, code in enumerate(payloads, start=1):
+        for index, code in enumerate(payloads):
             bad = [c for c in code if not " " <= c < "\x7f" or c == "*"][:1]
             if bad:
-                raise self._refuse(number, f"contains {bad[0]!r}, which Marlin would not read as part of a line")
+                why = f"contains {bad[0]!r}, which Marlin would not read as part of a line"
+                raise self._refuse(numbers, index, why)
             size = len(numbered(len(lines), code)) + 1  # the longest line number it may get
             if size > MAX_CMD_SIZE:
                 raise self._refuse(
-                    number, f"is {size} bytes long with its line number and checksum, more than Marlin's "
+                    numbers, index, f"is {size} bytes long with its line number and checksum, more than Marlin's "
                     f"{MAX_CMD_SIZE}-byte command buffer holds"
                 )
         return payloads
@@ -155,8 +166,7 @@ class MarlinStreamer(Streamer):
             self._port.write(sent.data)
             flow.outstanding.append(sent)
             flow.progress_t = time.monotonic()
-            flow.report.lines_sent += 1
-            flow.report.bytes_sent += len(sent.data)
+            flow.sent(index, sent.data)
             self.on_send(code, len(sent.data))
             if command_word(code) in ("M0", "M1"):
                 flow.pause_index = index
@@ -187,7 +197,7 @@ class MarlinStreamer(Streamer):
         elif reply.startswith("Error:"):
             if "Last Line" not in reply:  # not about a line's way here: Marlin has halted
                 index = flow.outstanding[0].index if flow.outstanding else None
-                where = f" at line {index + 1}: {flow.lines[index].strip()}" if index is not None else ""
+                where = f" at {flow.line_name(index)}: {flow.lines[index].strip()}" if index is not None else ""
                 flow.report.alarm = f"{reply}{where}"
                 flow.halted = True
         elif reply.startswith("echo:Unknown command"):
@@ -199,7 +209,7 @@ class MarlinStreamer(Streamer):
                 self._pause(flow, on_pause)
         elif reply == "start":
             raise StreamError(
-                f"Marlin on {self.port} restarted during the stream after line {flow.last_acknowledged}"
+                f"Marlin on {self.port} restarted during the stream after {flow.last_answered()}"
             )
         # anything else (echo:..., temperatures, //action:...) is information, not an answer
 
@@ -224,7 +234,7 @@ class MarlinStreamer(Streamer):
         count = flow.refusals[number] = flow.refusals.get(number, 0) + 1
         if count > MAX_RESENDS:
             raise StreamError(
-                f"Marlin on {self.port} refused line {front.index + 1} ({flow.lines[front.index].strip()}) "
+                f"Marlin on {self.port} refused {flow.line_name(front.index)} ({flow.lines[front.index].strip()}) "
                 f"{count} times as garbled on the way; the serial link is too noisy to go on"
             )
         flow.resend_due_t = time.monotonic() + RESEND_QUIET_S
@@ -250,8 +260,8 @@ class MarlinStreamer(Streamer):
             flow.resend_due_t = flow.progress_t + min(self.timeout_s, 1.0)
         else:
             raise StreamError(
-                f"Marlin on {self.port} stopped answering: nothing for {self.timeout_s:g} s after line "
-                f"{flow.last_acknowledged} was acknowledged, not even a busy: keepalive"
+                f"Marlin on {self.port} stopped answering: nothing for {self.timeout_s:g} s after "
+                f"{flow.last_answered()} was acknowledged, not even a busy: keepalive"
             )
 
     # ---------------------------------------------------------------------------------- program pauses

@@ -56,6 +56,55 @@ def plan_resume(lines: Sequence[str], start_line: int, profile: MachineProfile) 
     return ResumePlan(start_line, preamble + rest, numbers)
 
 
+def plan_resume_missing(lines: Sequence[str], acknowledged: set[int] | frozenset[int], profile: MachineProfile) -> ResumePlan:
+    """The lines not acknowledged, each run of them after a preamble that restores the state before it.
+
+    Lines acknowledged after one that was not (GRBL runs what it has buffered after refusing a line) ran
+    and are not run again. When a program pause or end was acknowledged after the first missing line (a pen
+    change: the pen in the holder is no longer the one of the lines before it), the job goes on from the
+    first missing line instead, as :func:`plan_resume` does.
+    """
+    start = first_missing(acknowledged)
+    runs = _missing_runs(len(lines), acknowledged, start)
+    if runs == [(start, len(lines))] or _pauses_between(lines, start, max(acknowledged), profile):
+        return plan_resume(lines, start, profile)
+    interpreter = GcodeInterpreter(flavour=flavour_for(profile))
+    out: list[str] = []
+    numbers: list[int | None] = []
+    done = 0  # program lines read into the interpreter so far
+    for first, last in runs:
+        for line_no in range(done + 1, first):
+            interpreter.execute(lines[line_no - 1], line_no)
+        preamble = restore_state(interpreter.state, profile)
+        out += preamble + list(lines[first - 1 : last])
+        numbers += [None] * len(preamble) + list(range(first, last + 1))
+        done = first - 1
+    return ResumePlan(start, out, numbers)
+
+
+def _missing_runs(count: int, acknowledged: set[int] | frozenset[int], start: int) -> list[tuple[int, int]]:
+    """The runs (first, last) of line numbers from ``start`` to ``count`` not in ``acknowledged``."""
+    runs: list[tuple[int, int]] = []
+    for line_no in range(start, count + 1):
+        if line_no in acknowledged:
+            continue
+        if runs and runs[-1][1] == line_no - 1:
+            runs[-1] = (runs[-1][0], line_no)
+        else:
+            runs.append((line_no, line_no))
+    return runs
+
+
+def _pauses_between(lines: Sequence[str], first: int, last: int, profile: MachineProfile) -> bool:
+    """Whether a program pause or end is among lines ``first`` to ``last``."""
+    interpreter = GcodeInterpreter(flavour=flavour_for(profile))
+    for line_no, line in enumerate(lines[:last], start=1):
+        events = interpreter.execute(line, line_no)
+        if line_no >= first and any(isinstance(e, (Pause, ProgramEnd)) for e in events):
+            return True
+    return False
+
+
 def restore_state(state: ModalState, profile: MachineProfile) -> list[str]:
     """Lines that bring a machine in any state into ``state``: units, modes, position, pen, feed."""
     dialect = dialect_for(profile)
@@ -83,34 +132,56 @@ def rewind_line(
     acknowledged: set[int] | frozenset[int],
     stopped_at_mm: Sequence[float] | None,
     profile: MachineProfile,
+    sent_through: int = 0,
 ) -> int:
     """The first line that may not have run when the machine stopped at ``stopped_at_mm`` and dropped its queue.
 
-    Only the last acknowledged lines that move can still have been queued: at most PLANNER_LINES of them,
-    and none before a line the firmware waits on the machine for (a dwell, a spindle pen change, a pause).
-    Of those, the first one whose path passes through the stop position is where the machine was; without
-    one (or without a position) the earliest of them is the safe answer: a line drawn twice over itself,
-    never a line left out.
+    Lines up to ``sent_through`` (the last the board was sent) that were not acknowledged may still have
+    been waiting, and so may the last acknowledged lines that move: at most PLANNER_LINES of those, none
+    before an acknowledged line the firmware waits on the machine for (a dwell, a spindle pen change, a
+    pause: once it is answered the queue has run). Of these, the first one not finished at the stop
+    position is where the machine was; without one through that position (or without a position) the
+    earliest of them is the safe answer: a line drawn twice over itself, never a line left out. Every line
+    before the answer has run, but for those the board refused.
     """
-    first = first_missing(acknowledged)
+    last = max(sent_through, max(acknowledged, default=0))
     flavour = flavour_for(profile)
     interpreter = GcodeInterpreter(flavour=flavour)
-    events_of = [interpreter.execute(line, n) for n, line in enumerate(lines[: first - 1], start=1)]
+    events_of = [interpreter.execute(line, n) for n, line in enumerate(lines[:last], start=1)]
     candidates: list[int] = []
-    for line_no in range(first - 1, 0, -1):
+    queued = 0  # acknowledged move lines among the candidates
+    for line_no in range(last, 0, -1):
         events = events_of[line_no - 1]
-        if any(_waits_for_the_machine(e, flavour.pen_sense) for e in events):
+        if line_no in acknowledged and any(_waits_for_the_machine(e, flavour.pen_sense) for e in events):
             break
         if any(isinstance(e, Move) for e in events):
             candidates.insert(0, line_no)
-            if len(candidates) == PLANNER_LINES:
+            queued += line_no in acknowledged
+            if queued == PLANNER_LINES:
                 break
     here = tuple(stopped_at_mm[:2]) if stopped_at_mm is not None else None
-    for line_no in candidates if here is not None else ():
+    for at, line_no in enumerate(candidates if here is not None else ()):
         moves = [e for e in events_of[line_no - 1] if isinstance(e, Move)]
         if any(_distance_to_segment(here, m.start, m.end) <= STOPPED_ON_LINE_MM for m in moves):
+            return _first_unfinished(candidates[at:], events_of, here, last + 1)
+    return candidates[0] if candidates else last + 1
+
+
+def _first_unfinished(candidates: list[int], events_of: list[list], here: tuple[float, ...], first: int) -> int:
+    """Of the move lines from the first one through ``here``: the first not finished when the machine stopped.
+
+    A line that goes somewhere and ends where the machine stands has run to its end (the path is continuous,
+    so the machine cannot have been there before it started); a line that ends where it starts (a full
+    circle, no move) tells nothing and is run again.
+    """
+    for at, line_no in enumerate(candidates):
+        moves = [e for e in events_of[line_no - 1] if isinstance(e, Move)]
+        start, end = moves[0].start, moves[-1].end
+        if math.dist(start, end) <= STOPPED_ON_LINE_MM or math.dist(here, end) > STOPPED_ON_LINE_MM:
             return line_no
-    return candidates[0] if candidates else first
+        if at + 1 == len(candidates):
+            return first  # the last move line acknowledged ran to its end: nothing was dropped
+    return first
 
 
 def _waits_for_the_machine(event: object, pen_sense: str) -> bool:

@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from robot.grbl_status import MachineStatus
 from robot.progress import StreamProgress
 from robot.serial_port import SerialPort, StreamError
 from robot.stopping import signal_of, signals_deferred
@@ -33,6 +34,8 @@ class StreamReport:
     where the machine stood after the streamer stopped it with lines possibly still queued (Ctrl-C, an
     alarm), as the board reported it; lines acknowledged but still queued were dropped by that stop.
     ``interrupted``: the streamer stopped the machine mid-stream (Ctrl-C, a signal, an exception).
+    ``last_sent_line``: the program's number of the last line written to the board (0: none yet; lines of
+    a resume's preamble do not count): every line up to it may have run, answered or not.
     """
 
     lines_total: int
@@ -45,6 +48,7 @@ class StreamReport:
     resends: int = 0
     interrupted: bool = False
     stopped_at_mm: tuple[float, float, float] | None = None
+    last_sent_line: int = 0
 
     @property
     def ok(self) -> bool:
@@ -70,14 +74,19 @@ class StreamInterrupted(KeyboardInterrupt):
 
 @dataclass
 class StreamJob:
-    """One stream's lines, what goes to the board for each ("" for nothing), and what has become of them."""
+    """One stream's lines, what goes to the board for each ("" for nothing), and what has become of them.
+
+    ``numbers``: each line's number in the program, None for a line of a resume's preamble; reports and
+    messages name lines by it, so that a resumed job's errors point at the program's own lines.
+    """
 
     lines: Sequence[str]
     payloads: list[str]
     report: StreamReport
     progress: StreamProgress
     on_ack: Callable[[int], None] | None
-    last_acknowledged: int = 0  # 1-based number of the last line the board answered
+    numbers: Sequence[int | None]
+    last_acknowledged: int = 0  # 1-based index (in ``lines``) of the last line the board answered
 
     def acknowledge(self, index: int) -> None:
         """Line ``index`` (0-based) was answered ``ok`` (or needed no answer)."""
@@ -87,12 +96,38 @@ class StreamJob:
         if self.on_ack is not None:
             self.on_ack(index)
 
+    def sent(self, index: int, data: bytes) -> None:
+        """Line ``index`` (0-based) was written to the board as ``data``."""
+        self.report.lines_sent += 1
+        self.report.bytes_sent += len(data)
+        self.report.last_sent_line = self.numbers[index] or self.report.last_sent_line
+
     def fail(self, index: int, code: int | str, meaning: str) -> None:
         """The board refused line ``index``."""
         self.last_acknowledged = index + 1
         self.progress.advance(index)
         line = self.lines[index].strip()
-        self.report.errors.append({"line_no": index + 1, "line": line, "code": code, "meaning": meaning})
+        self.report.errors.append({"line_no": self.numbers[index], "line": line, "code": code, "meaning": meaning})
+
+    def line_name(self, index: int) -> str:
+        """How messages name line ``index`` (0-based): see :func:`line_name`."""
+        return line_name(self.numbers, index)
+
+    def last_answered(self) -> str:
+        """How messages name the last line the board answered: "line 0" before the first."""
+        return self.line_name(self.last_acknowledged - 1) if self.last_acknowledged else "line 0"
+
+
+def line_name(numbers: Sequence[int | None], index: int) -> str:
+    """How messages name line ``index`` (0-based) of a stream: "line N" of the program, or its place in a preamble."""
+    number = numbers[index]
+    if number is not None:
+        return f"line {number}"
+    first = index
+    while first > 0 and numbers[first - 1] is None:
+        first -= 1
+    after = next((n for n in numbers[index:] if n is not None), None)
+    return f"line {index - first + 1} of the resume preamble" + (f" before line {after}" if after else "")
 
 
 class Streamer:
@@ -105,6 +140,10 @@ class Streamer:
 
     firmware = ""  # "GRBL" or "Marlin": how messages name the board
     Job: type[StreamJob] = StreamJob  # the bookkeeping a protocol needs for one stream
+    # The board's status when connecting found it stopped with what a previous sender had queued dropped (an
+    # alarm, a feed hold cleared by a reset): lines that sender saw acknowledged may not have run. None: nothing
+    # was dropped, or the protocol cannot tell.
+    queue_dropped_at: MachineStatus | None = None
 
     def __init__(self, port: str, baudrate: int, timeout_s: float, pen_up: Sequence[str]) -> None:
         self.port = port
@@ -133,6 +172,7 @@ class Streamer:
         on_pause: Callable[[str], None] | None = None,
         elapsed_s: Sequence[float] | None = None,
         on_ack: Callable[[int], None] | None = None,
+        line_numbers: Sequence[int | None] | None = None,
     ) -> StreamReport:
         """Send ``lines``; returns a report, or raises StreamError if the board is lost.
 
@@ -140,6 +180,8 @@ class Streamer:
         pen red") once the machine has stopped, and the stream goes on when it returns; with None it goes on
         at once. ``elapsed_s`` (the plan's estimated time at the end of each line) gives the progress bar its
         ETA. ``on_ack`` is called with the 0-based index of every line acknowledged, as it is.
+        ``line_numbers`` gives each line's number in the program (None for a resume's preamble), by which the
+        report's errors and alarm and every message name it; by default line i is line i + 1.
         Ctrl-C stops the machine, lifts the pen and raises StreamInterrupted; any other exception but
         StreamError (from ``on_pause``, ``on_ack``, anywhere) does the same and is raised again, with the report
         as its ``report``. Signals are held off while the machine is being stopped.
@@ -147,10 +189,11 @@ class Streamer:
         if self._port.closed:
             raise StreamError(f"the connection to {self.port} is closed")
         started = time.monotonic()
-        payloads = self._payloads(lines)
+        numbers = list(range(1, len(lines) + 1)) if line_numbers is None else line_numbers
+        payloads = self._payloads(lines, numbers)
         report = StreamReport(lines_total=len(lines))
         bar = StreamProgress(len(lines), elapsed_s, enabled=progress)
-        job = self.Job(lines, payloads, report, bar, on_ack)
+        job = self.Job(lines, payloads, report, bar, on_ack, numbers)
         try:
             self._stream(job, on_pause)
         except StreamError as exc:
@@ -168,6 +211,12 @@ class Streamer:
             bar.close()
             report.seconds = time.monotonic() - started
         return report
+
+    def check(
+        self, lines: Sequence[str], progress: bool = True, line_numbers: Sequence[int | None] | None = None
+    ) -> StreamReport:
+        """Have the board parse every line and move nothing (GRBL's check mode); the report lists every error."""
+        raise NotImplementedError
 
     def on_send(self, line: str, buffered_bytes: int) -> None:
         """Called after each program line is written with the bytes now awaiting an answer; a hook for subclasses."""
@@ -213,8 +262,9 @@ class Streamer:
         except StreamError:
             pass  # nothing more to read
 
-    def _refuse(self, number: int, why: str) -> StreamError:
-        return StreamError(f"line {number} {why}; nothing was sent")
+    def _refuse(self, numbers: Sequence[int | None], index: int, why: str) -> StreamError:
+        """The error for line ``index`` (0-based), which cannot be sent: nothing is."""
+        return StreamError(f"{line_name(numbers, index)} {why}; nothing was sent")
 
     # ------------------------------------------------------------------------ what a protocol defines
 
@@ -226,7 +276,7 @@ class Streamer:
         """What of a program line goes to the board ("" for nothing)."""
         raise NotImplementedError
 
-    def _payloads(self, lines: Sequence[str]) -> list[str]:
+    def _payloads(self, lines: Sequence[str], numbers: Sequence[int | None]) -> list[str]:
         """Every line's payload, checked before anything is sent (StreamError names the first bad line)."""
         raise NotImplementedError
 

@@ -1,7 +1,8 @@
 """The ``strokebot`` command line: fit, plan, simulate, send, draw, profile.
 
 Every failure the user can cause (a bad file, option, profile or port) ends with one line on stderr and
-exit status 2; output files are written whole at the end (temporary file, then rename) or not at all.
+exit status 2; output paths and the port are checked before any work, and output files are written whole
+at the end (temporary file, then rename) or not at all.
 SIGTERM and SIGHUP stop any command the way Ctrl-C does (a stream: feed hold, pen up, journal); a stopped
 command exits with 128 + the signal's number: 130 for Ctrl-C, 143 for SIGTERM, 129 for SIGHUP.
 """
@@ -19,16 +20,31 @@ from PIL import Image
 from serial import Serial
 from serial.tools import list_ports
 
-from calibration import load_profile, profile_to_toml
+from calibration import MachineProfile, load_profile, profile_to_toml
 from gcode import ROTATIONS, PlanOptions, compute_stats
 from gcode.program_file import read_program_file
 from gcode.stats import drawn_mm
-from robot import PROTOCOLS, PtyPlotter, SimSettings, StreamError, StreamInterrupted, simulator_for
+from robot import (
+    PROTOCOLS,
+    PtyPlotter,
+    SimSettings,
+    StreamError,
+    StreamInterrupted,
+    StreamReport,
+    simulator_for,
+)
 from robot.journal import Journal, default_journal_path, file_sha256, program_header, read_journal
 from robot.stopping import signal_of, stop_on_signals
 from strokebot import pipeline
+from strokebot.cli_options import MAX_SEED, MAX_STROKES, FiniteFloatRange
 from strokebot.cli_painter import painter
-from strokebot.files import write_json_atomic, write_png_atomic, write_text_atomic
+from strokebot.files import (
+    check_output_dir,
+    check_output_file,
+    write_json_atomic,
+    write_png_atomic,
+    write_text_atomic,
+)
 from strokebot.preview import to_image
 from strokeopt.losses import DEFAULT_VGG_LAYERS, parse_vgg_layers
 from strokeopt.strokes import PRIMITIVES
@@ -37,7 +53,11 @@ EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130  # Ctrl-C
 EXIT_SIGNAL_BASE = 128  # a command stopped by a signal exits with 128 + its number (SIGTERM 143, SIGHUP 129)
 DEFAULT_PX_PER_MM = 4.0
-MAX_SEED = 2**32 - 1  # what every random generator used (torch, numpy) takes
+# a simulated drawing is rendered in float64 RGB, 24 bytes a pixel: 12000 px a side is 3.5 GB at most, and an
+# A4 page at the finest --px-per-mm (40) fits
+MAX_PNG_SIDE_PX = 12_000
+FIT_OUTPUTS = ("strokes.svg", "render.png", "fit.json")
+DRAW_OUTPUTS = (*FIT_OUTPUTS, "drawing.gcode", "drawing.gcode.journal", "sim.png", "preview.png", "report.json")
 # the rates serial hardware runs at (pyserial's list, from 300, and those plotters' firmware use besides)
 BAUD_RATES = tuple(sorted({rate for rate in Serial.BAUDRATES if rate >= 300} | {14400, 28800, 76800, 250000}))
 
@@ -62,28 +82,39 @@ def _profile_option(f):
     )(f)
 
 
+def _check_width_range(
+    ctx: click.Context, param: click.Parameter, value: tuple[float, float] | None
+) -> tuple[float, float] | None:
+    if value is not None and value[0] > value[1]:
+        raise click.BadParameter(f"MIN {value[0]:g} is above MAX {value[1]:g}; give the smaller width first")
+    return value
+
+
 def _fit_options(f):
     options = [
-        click.option("--strokes", type=click.IntRange(1, 1_000_000), default=2000, show_default=True,
-                     help="Number of strokes to fit."),
+        click.option("--strokes", type=click.IntRange(1, MAX_STROKES), default=2000, show_default=True,
+                     help=f"Number of strokes to fit (at most {MAX_STROKES:,}: `plan` reads SVGs of up to "
+                          "500,000 elements, and every stroke is rendered at every step)."),
         click.option("--primitive", type=click.Choice(PRIMITIVES), default="line", show_default=True,
                      help="Stroke shape: dots, straight lines, quadratic or cubic Béziers, or Catmull-Rom chains."),
         click.option("--iters", type=click.IntRange(0, 100_000), default=300, show_default=True,
-                     help="Optimisation steps."),
+                     help="Optimisation steps (a few hundred converge; 0 keeps the initial strokes)."),
         click.option("--size", "size_px", type=click.IntRange(8, 4096), default=128, show_default=True,
-                     help="Fit resolution: the picture's longer side in pixels."),
+                     help="Fit resolution: the picture's longer side in pixels (every step renders the whole "
+                          "picture at this size, so time and memory grow with its square)."),
         click.option("--paint", is_flag=True,
                      help="Free colour and opacity per stroke (for brush robots) instead of the profile's pens. "
                           "With several pens in the profile, strokes are shared among the pens' inks."),
         click.option("--compositing", type=click.Choice(["ink", "over"]), default="ink", show_default=True,
                      help="ink: transparent pen ink, order-independent; over: opaque paint, later strokes on top "
                           "(with --paint)."),
-        click.option("--stroke-width-px", type=click.FloatRange(0.05, 100), default=None,
+        click.option("--stroke-width-px", type=FiniteFloatRange(0.05, 100), default=None,
                      help="Stroke width in fit pixels, overriding the pen's width (for pixel-space work; the "
                           "plotter still draws with its pen)."),
-        click.option("--width-range-px", type=(click.FloatRange(0.05, 100), click.FloatRange(0.05, 100)),
-                     default=None, metavar="MIN MAX", help="Learn each stroke's width between MIN and MAX fit pixels (for brush "
-                     "robots and pixel-space work; a pen draws at its own width)."),
+        click.option("--width-range-px", type=(FiniteFloatRange(0.05, 100), FiniteFloatRange(0.05, 100)),
+                     default=None, metavar="MIN MAX", callback=_check_width_range,
+                     help="Learn each stroke's width between MIN and MAX fit pixels, each 0.05 to 100 with MIN <= MAX "
+                          "(for brush robots and pixel-space work; a pen draws at its own width)."),
         click.option("--loss", default="tone", show_default=True,
                      help="What 'close to the picture' means: mse, tone (MSE of blurred images), vgg, lpips, "
                           "content (one VGG layer: Nakano's intrinsic style transfer), or a weighted sum such as "
@@ -101,7 +132,7 @@ def _fit_options(f):
                      help="What paints the strokes while fitting: soft (the analytic pen rasteriser) or a neural "
                           "painter, neural:guided / neural:gan / neural:vae (see `strokebot painter list`) or a "
                           "painter file; painters need --primitive quadratic or line."),
-        click.option("--brush-pressure", type=click.FloatRange(0, 1), default=0.8, show_default=True,
+        click.option("--brush-pressure", type=FiniteFloatRange(0, 1), default=0.8, show_default=True,
                      help="Pressure the neural painter's brush is held at (0-1)."),
         click.option("--quiet", is_flag=True, help="No progress bars."),
     ]
@@ -169,6 +200,7 @@ def fit(image: Path, out_dir: Path, profile_path: Path | None, **kwargs) -> None
       strokebot fit examples/astronaut.png -o out/ --strokes 1500 --iters 200
     """
     profile = load_profile(profile_path)
+    check_output_dir(out_dir, FIT_OUTPUTS)
     run = pipeline.fit_image(image, profile, _fit_options_from(kwargs))
     _write_fit(run, out_dir)
     report = run.report()
@@ -182,13 +214,14 @@ def fit(image: Path, out_dir: Path, profile_path: Path | None, **kwargs) -> None
               help="G-code file to write.")
 @click.option("--stats", "stats_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Also write plan statistics (draw/travel mm, pen lifts, estimated time) as JSON.")
-@click.option("--tolerance", "tolerance_mm", type=click.FloatRange(0.001, 10), default=0.05, show_default=True,
-              help="Largest distance (mm, on the machine) between a curve and the moves that draw it.")
+@click.option("--tolerance", "tolerance_mm", type=FiniteFloatRange(0.001, 10), default=0.05, show_default=True,
+              help="Largest distance (mm, on the machine) between a curve and the moves that draw it: 0.001 mm is "
+                   "below any plotter's step, 10 mm no longer the curve.")
 @click.option("--arcs", is_flag=True,
               help="Draw curves with G2/G3 arcs fitted within the tolerance: far fewer lines to send.")
 @click.option("--rotate", type=click.Choice(ROTATIONS), default="never", show_default=True,
               help="Turn the drawing a quarter turn: 'auto' does it when that lets it be drawn larger.")
-@click.option("--merge-tolerance", "merge_tolerance_mm", type=click.FloatRange(0, 10), default=0.05,
+@click.option("--merge-tolerance", "merge_tolerance_mm", type=FiniteFloatRange(0, 10), default=0.05,
               show_default=True, help="Join lines whose ends are this close (mm), to save pen lifts.")
 @_profile_option
 def plan(svg: Path, out_file: Path, stats_file: Path | None, profile_path: Path | None, **kwargs) -> None:
@@ -207,6 +240,7 @@ def plan(svg: Path, out_file: Path, stats_file: Path | None, profile_path: Path 
       strokebot plan logo.svg -o logo.gcode --arcs --rotate auto --profile my_plotter.toml
     """
     profile = load_profile(profile_path)
+    _check_output_files(out_file, stats_file)
     run = pipeline.plan_svg(svg, profile, PlanOptions(**kwargs))
     write_text_atomic(out_file, "\n".join(run.lines) + "\n")
     if stats_file is not None:
@@ -216,6 +250,16 @@ def plan(svg: Path, out_file: Path, stats_file: Path | None, profile_path: Path 
                f"about {s.est_seconds / 60:.1f} min -> {out_file}")
 
 
+def _check_output_files(*paths: Path | None) -> None:
+    """Refuse, before any work, output files that cannot be written, or two outputs that are one file."""
+    seen: dict[Path, Path] = {}
+    for path in filter(None, paths):
+        check_output_file(path)
+        if path.resolve() in seen:
+            raise StrokebotFailure(f"{path} is named for two outputs; give each output its own file")
+        seen[path.resolve()] = path
+
+
 @cli.command()
 @click.argument("gcode_file", type=click.Path(path_type=Path), required=False)
 @click.option("-o", "--out", "out_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
@@ -223,10 +267,12 @@ def plan(svg: Path, out_file: Path, stats_file: Path | None, profile_path: Path 
 @click.option("--pty", "use_pty", is_flag=True,
               help="Run a virtual plotter (GRBL 1.1, or Marlin 2 for a Marlin profile) on a pseudo-terminal "
                    "until Ctrl-C.")
-@click.option("--px-per-mm", type=click.FloatRange(0.5, 40), default=DEFAULT_PX_PER_MM, show_default=True,
-              help="Resolution of the PNG.")
-@click.option("--time-scale", type=click.FloatRange(0, 100), default=0.0, show_default=True,
-              help="With --pty: seconds the virtual plotter takes per second of motion (1: real time, 0: instant).")
+@click.option("--px-per-mm", type=FiniteFloatRange(0.5, 40), default=DEFAULT_PX_PER_MM, show_default=True,
+              help=f"Resolution of the PNG (40 px/mm is finer than any pen's line; the PNG is at most "
+                   f"{MAX_PNG_SIDE_PX} px a side).")
+@click.option("--time-scale", type=FiniteFloatRange(0, 100), default=0.0, show_default=True,
+              help="With --pty: seconds the virtual plotter takes per second of motion (1: real time, 0: instant, "
+                   "100 at most).")
 @_profile_option
 def simulate(gcode_file: Path | None, out_file: Path | None, use_pty: bool, px_per_mm: float, time_scale: float,
              profile_path: Path | None) -> None:
@@ -242,6 +288,8 @@ def simulate(gcode_file: Path | None, out_file: Path | None, use_pty: bool, px_p
       strokebot simulate --pty -o out/pty.png --time-scale 1
     """
     profile = load_profile(profile_path)
+    _check_output_files(out_file)
+    _check_png_size(profile, px_per_mm)
     if use_pty:
         if gcode_file is not None:
             raise click.UsageError("give either a G-code file or --pty, not both")
@@ -257,6 +305,17 @@ def simulate(gcode_file: Path | None, out_file: Path | None, use_pty: bool, px_p
     pens = pipeline.stroke_pens(drawn, lines, profile) if len(profile.pens) > 1 else None
     write_png_atomic(out_file, pipeline.render_drawing(drawn.strokes, profile, px_per_mm, pens=pens))
     click.echo(f"{len(simulator.executed_lines)} lines executed, {len(simulator.strokes)} strokes drawn -> {out_file}")
+
+
+def _check_png_size(profile: MachineProfile, px_per_mm: float) -> None:
+    """Refuse a resolution at which the work area's PNG would be too large to render."""
+    area = profile.work_area
+    side_mm = max(area.width_mm, area.height_mm)
+    if side_mm * px_per_mm > MAX_PNG_SIDE_PX:
+        most = int(MAX_PNG_SIDE_PX / side_mm * 10) / 10
+        raise click.BadParameter(f"{px_per_mm:g} px/mm makes the {area.width_mm:g} x {area.height_mm:g} mm work area "
+                                 f"{side_mm * px_per_mm:.0f} px across, and a PNG takes at most {MAX_PNG_SIDE_PX} px: "
+                                 f"use {most:g} px/mm or less", param_hint="'--px-per-mm'")
 
 
 def _run_pty_plotter(profile, out_file: Path | None, px_per_mm: float, time_scale: float) -> None:
@@ -288,10 +347,23 @@ def _run_pty_plotter(profile, out_file: Path | None, px_per_mm: float, time_scal
               help="Record the acknowledged lines here (default: GCODE_FILE.journal beside the G-code).")
 @click.option("--resume", "resume_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Go on with the job recorded in this journal, from its first unacknowledged line.")
+@click.option("--check", is_flag=True,
+              help="Only check: GRBL parses every line in its check mode ($C) and moves nothing; every line it "
+                   "refuses is listed on stderr with its line number and GRBL's meaning. Writes no journal. GRBL "
+                   "only (Marlin has no check mode).")
+@click.option("--unlock", is_flag=True,
+              help="If GRBL is in alarm (homing enabled and not homed, or after an alarm or emergency stop), clear "
+                   "it with $X and go on. Only when you know the machine is where GRBL thinks it is: home it ($H) "
+                   "instead if you can.")
+@click.option("--reset", "reset_hold", is_flag=True,
+              help="If GRBL is in a feed hold (Hold:0, e.g. left by a sender that was stopped), soft-reset it: what "
+                   "was queued is dropped, the position kept; a resumed job goes on from the lines that may not "
+                   "have run.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @_profile_option
 def send(gcode_file: Path | None, port: str, protocol: str | None, baud: int, journal_path: Path | None,
-         resume_path: Path | None, quiet: bool, profile_path: Path | None) -> None:
+         resume_path: Path | None, check: bool, unlock: bool, reset_hold: bool, quiet: bool,
+         profile_path: Path | None) -> None:
     """Stream GCODE_FILE to a plotter: GRBL (character counting) or Marlin (numbered lines).
 
     Every acknowledged line is recorded in a journal as it comes. After Ctrl-C (feed hold, pen up) or a
@@ -300,11 +372,20 @@ def send(gcode_file: Path | None, port: str, protocol: str | None, baud: int, jo
     PORT 'sim' starts a simulated plotter on a pseudo-terminal in this process and streams to it through
     pyserial, exactly as to a USB plotter.
 
+    A GRBL board is never reset while it moves: one still running the moves of a sender that was stopped
+    is waited for; one in alarm needs --unlock (or homing with $H), one in a feed hold --reset.
+
     \b
     Examples:
       strokebot send out/drawing.gcode --port /dev/ttyUSB0
+      strokebot send out/drawing.gcode --port /dev/ttyUSB0 --check
       strokebot send --resume out/drawing.gcode.journal --port /dev/ttyUSB0
+      strokebot send --resume out/drawing.gcode.journal --port /dev/ttyUSB0 --reset
+      strokebot send out/drawing.gcode --port /dev/ttyUSB0 --unlock
     """
+    if check and (resume_path is not None or journal_path is not None):
+        raise click.UsageError("--check writes no journal and checks the whole program: it does not go with "
+                               "--journal or --resume")
     if resume_path is not None:
         if journal_path is not None:
             raise click.UsageError("--journal and --resume do not go together: a resumed job writes to its journal")
@@ -314,6 +395,23 @@ def send(gcode_file: Path | None, port: str, protocol: str | None, baud: int, jo
     profile = load_profile(profile_path)
     lines = _read_gcode(gcode_file)
     pipeline.check_port(port)
+    connect = pipeline.ConnectOptions(unlock, reset_hold, on_notice=lambda say: click.echo(say, err=True))
+    if check:  # the board's parse first (it lists every error, and nothing moves), then strokebot's own check
+        try:
+            report = pipeline.check_on_board(lines, port, profile, baud=baud, progress=not quiet, protocol=protocol,
+                                             connect=connect)
+        except StreamInterrupted as exc:
+            click.echo("stopped: the check mode is left, nothing moved", err=True)
+            raise _interrupted(exc.signum) from None
+        for e in report.errors:
+            click.echo(f"line {e['line_no']} ({e['line']}): error:{e['code']} {e['meaning']}", err=True)
+        if not report.ok:
+            errors = len(report.errors)
+            _fail_on_stream_errors(report, f" ({errors} error{'s' * (errors != 1)} in {len(lines)} lines checked; "
+                                           "nothing moved)")
+        _warn(pipeline.plan_stream(lines, None, profile).warnings)
+        click.echo(f"checked {len(lines)} lines: no errors")
+        return
     checked = pipeline.plan_stream(lines, journal if resume_path is not None else None, profile)
     _warn(checked.warnings)
     if resume_path is None:
@@ -328,23 +426,10 @@ def send(gcode_file: Path | None, port: str, protocol: str | None, baud: int, jo
         click.echo(f"resuming at line {start} of {len(lines)}", err=True)
     else:
         click.echo(f"{estimate.lines} lines, about {estimate.est_seconds / 60:.1f} min of plotting", err=True)
-    with journal:
-        try:
-            report, _ = pipeline.send_program(lines, port, profile, baud=baud, progress=not quiet,
-                                              on_pause=_ask_for_pen, protocol=protocol, journal=journal,
-                                              checked=checked)
-        except StreamInterrupted as exc:
-            click.echo(f"stopped: the pen is up; {_job_summary(lines, journal, profile, port)}", err=True)
-            raise _interrupted(exc.signum) from None
-        except StreamError as exc:
-            raise StrokebotFailure(f"{_one_line(exc)}; {_job_summary(lines, journal, profile, port)}") from None
-        except Exception as exc:  # the streamer stopped the machine for it (its report says what was done)
-            if getattr(exc, "report", None) is None:
-                raise
-            summary = _job_summary(lines, journal, profile, port)
-            raise StrokebotFailure(f"{_one_line(exc)}; stopped: the pen is up; {summary}") from None
-        if not report.ok:
-            _fail_on_stream_errors(report, f"; {_job_summary(lines, journal, profile, port)}")
+    report, _ = _stream_job(lines, port, profile, journal, checked, baud=baud, progress=not quiet, protocol=protocol,
+                            connect=connect)
+    if not report.ok:
+        _fail_on_stream_errors(report, f"; {_job_summary(lines, journal, profile, port)}")
     click.echo(f"sent {report.lines_sent} lines, {report.lines_acknowledged} acknowledged in {report.seconds:.1f} s")
 
 
@@ -370,16 +455,45 @@ def _resumed_job(
 
 
 def _job_summary(lines: list[str], journal: Journal, profile, port: str) -> str:
-    """How far the job got, and how to go on with it."""
+    """How far the job got, and how to go on: ``--resume`` only when the journal on disk has acknowledged lines.
+
+    The simulated plotter of ``--port sim`` is gone with the command, so there is nothing to resume on it.
+    """
     done = journal.acknowledged
     drawn, total = drawn_mm(lines, done, profile), drawn_mm(lines, range(1, len(lines) + 1), profile)
-    summary = (f"{len(done)} of {len(lines)} lines acknowledged, {drawn:.0f} of {total:.0f} mm drawn; "
-               f"go on with: strokebot send --resume {journal.path} --port {port}")
+    summary = f"{len(done)} of {len(lines)} lines acknowledged, {drawn:.0f} of {total:.0f} mm drawn; "
+    if port == pipeline.SIM_PORT:
+        summary += "the simulated plotter is gone with this run: nothing to resume on it"
+    elif done and journal.path.is_file():
+        summary += f"go on with: strokebot send --resume {journal.path} --port {port}"
+    else:
+        summary += f"nothing to resume: send it again with: strokebot send {journal.header.program} --port {port}"
     if journal.write_error is not None:
         why = journal.write_error.strerror or journal.write_error
         summary += (f" (the journal could not be written: {why}; it may be behind the plotter, so check where "
                     "the drawing stopped before going on)")
     return summary
+
+
+def _stream_job(
+    lines: list[str], port: str, profile: MachineProfile, journal: Journal, checked: pipeline.StreamPlan, baud: int,
+    progress: bool, protocol: str | None = None, connect: pipeline.ConnectOptions = pipeline.ConnectOptions(),
+) -> tuple[StreamReport, pipeline.DrawnStrokes | None]:
+    """Stream a job, recording it in ``journal``; a stop or a failure ends in one line with how far it got."""
+    with journal:
+        try:
+            return pipeline.send_program(lines, port, profile, baud=baud, progress=progress, on_pause=_ask_for_pen,
+                                         protocol=protocol, journal=journal, checked=checked, connect=connect)
+        except StreamInterrupted as exc:
+            click.echo(f"stopped: the pen is up; {_job_summary(lines, journal, profile, port)}", err=True)
+            raise _interrupted(exc.signum) from None
+        except StreamError as exc:
+            raise StrokebotFailure(f"{_one_line(exc)}; {_job_summary(lines, journal, profile, port)}") from None
+        except Exception as exc:  # the streamer stopped the machine for it (its report says what was done)
+            if getattr(exc, "report", None) is None:
+                raise
+            summary = _job_summary(lines, journal, profile, port)
+            raise StrokebotFailure(f"{_one_line(exc)}; stopped: the pen is up; {summary}") from None
 
 
 def _interrupted(signum: int) -> click.exceptions.Abort:
@@ -407,7 +521,8 @@ def _fail_on_stream_errors(report, summary: str = "") -> None:
     if report.errors:
         e = report.errors[0]
         code = f"error:{e['code']} " if isinstance(e["code"], int) else ""  # GRBL's number; Marlin says it in words
-        raise StrokebotFailure(f"plotter rejected line {e['line_no']} ({e['line']}): {code}{e['meaning']}{summary}")
+        where = f"line {e['line_no']}" if e["line_no"] is not None else "a line of the resume preamble"
+        raise StrokebotFailure(f"plotter rejected {where} ({e['line']}): {code}{e['meaning']}{summary}")
     if report.alarm:
         raise StrokebotFailure(f"plotter raised {report.alarm}{summary}")
 
@@ -425,24 +540,30 @@ def draw(image: Path, out_dir: Path, port: str, baud: int, profile_path: Path | 
     """Fit IMAGE, plan the G-code and draw it on a plotter (by default the simulator).
 
     Writes strokes.svg, render.png, fit.json, drawing.gcode, sim.png (what the pen drew), preview.png
-    (target | optimiser render | simulated drawing) and report.json into OUT.
+    (target | optimiser render | simulated drawing) and report.json into OUT. The stream is recorded in
+    OUT/drawing.gcode.journal as `send` records it: a stream to a plotter that stopped part way goes on
+    with `strokebot send --resume OUT/drawing.gcode.journal --port PORT`. The output folder and the port
+    are checked before the fit starts.
 
     \b
     Example:
       strokebot draw examples/astronaut.png -o out/ --strokes 2000 --iters 300
+      strokebot draw photo.jpg -o out/ --port /dev/ttyUSB0
     """
     profile = load_profile(profile_path)
+    check_output_dir(out_dir, DRAW_OUTPUTS)
     pipeline.check_port(port)
     options = _fit_options_from(kwargs)
     run = pipeline.fit_image(image, profile, options)
     _write_fit(run, out_dir)
     planned = pipeline.plan_svg(out_dir / "strokes.svg", profile)
-    write_text_atomic(out_dir / "drawing.gcode", "\n".join(planned.lines) + "\n")
+    gcode_file = out_dir / "drawing.gcode"
+    write_text_atomic(gcode_file, "\n".join(planned.lines) + "\n")
 
     checked = pipeline.plan_stream(planned.lines, None, profile)
     _warn(checked.warnings)
-    report, drawn = pipeline.send_program(planned.lines, port, profile, baud=baud, progress=options.progress,
-                                          on_pause=_ask_for_pen, checked=checked)
+    journal = Journal.create(default_journal_path(gcode_file), program_header(gcode_file, profile_path))
+    report, drawn = _stream_job(planned.lines, port, profile, journal, checked, baud=baud, progress=options.progress)
     if drawn is None:  # a real plotter: show what it was asked to draw
         drawn = pipeline.DrawnStrokes.of(pipeline.simulate_program(planned.lines, profile)[0])
     pens = pipeline.stroke_pens(drawn, planned.lines, profile) if len(profile.pens) > 1 else None
@@ -463,7 +584,8 @@ def draw(image: Path, out_dir: Path, port: str, baud: int, profile_path: Path | 
         "stream": {"port": port, **report.to_dict()},
         "fidelity_ssim": round(fidelity, 4),
     })
-    _fail_on_stream_errors(report)
+    if not report.ok:
+        _fail_on_stream_errors(report, f"; {_job_summary(planned.lines, journal, profile, port)}")
     click.echo(caption)
     click.echo(f"wrote {out_dir}/preview.png and the rest of the outputs")
 

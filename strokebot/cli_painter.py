@@ -10,6 +10,12 @@ from pathlib import Path
 
 import click
 
+from strokebot.cli_options import MAX_SEED, MAX_STEPS, FiniteFloatRange
+from strokebot.files import check_output_dir, check_output_file
+
+MAX_LEARNING_RATE = 1.0  # Adam moves each weight by about lr a step: 1 already overshoots
+MAX_TIME_LIMIT_S = 365 * 24 * 3600.0  # a year of training
+
 
 @click.group()
 def painter() -> None:
@@ -30,15 +36,15 @@ def painter() -> None:
 @click.option("--strokes", type=click.IntRange(1, 10_000_000), required=True,
               help="Strokes in the dataset (more than a finished dataset holds: new shards are added).")
 @click.option("--size", "canvas_px", type=click.IntRange(16, 512), default=64, show_default=True,
-              help="Canvas side in pixels.")
+              help="Canvas side in pixels, 16 to 512 (one stroke on each; the shipped painters use 64).")
 @click.option("--brush", default=None, help="MyPaint brush, e.g. classic/dry_brush, or a .myb file "
               "(see `strokebot painter brushes`). Default: classic/bulk.")
-@click.option("--seed", type=click.IntRange(0, None), default=0, show_default=True,
-              help="Random seed; same seed, same strokes.")
+@click.option("--seed", type=click.IntRange(0, MAX_SEED), default=0, show_default=True,
+              help="Random seed (0 to 2**32 - 1); same seed, same strokes.")
 @click.option("--shard-size", type=click.IntRange(1, 100_000), default=2000, show_default=True,
               help="Strokes per shard file.")
 @click.option("--workers", type=click.IntRange(1, 1024), default=None,
-              help="Processes painting in parallel. Default: one per CPU core.")
+              help="Processes painting in parallel (1024 at most). Default: one per CPU core.")
 @click.option("--engine-noise", is_flag=True,
               help="Keep the engine's own randomness (one brush per shard, as in a painting session).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
@@ -55,6 +61,7 @@ def dataset(out_dir: str, strokes: int, canvas_px: int, brush: str | None, seed:
     """
     import time
 
+    check_output_dir(out_dir)
     from strokeopt.painters.dataset import make_dataset
     from strokeopt.painters.mypaint import DEFAULT_BRUSH, MyPaintMissing
 
@@ -80,30 +87,32 @@ def dataset(out_dir: str, strokes: int, canvas_px: int, brush: str | None, seed:
               help="Dataset folder made by `strokebot painter dataset`.")
 @click.option("-o", "--out", "out_file", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="Painter file to write (at the end, whole). Checkpoints go beside it as OUT.ckpt.")
-@click.option("--steps", type=click.IntRange(1, 100_000_000), default=None,
+@click.option("--steps", type=click.IntRange(1, MAX_STEPS), default=None,
               help="Training steps. Default: the kind's (about 10 minutes on a laptop CPU at 64 px), or the "
                    "resumed checkpoint's.")
 @click.option("--batch", type=click.IntRange(1, 100_000), default=None,
               help="Strokes per step, shared among torchrun processes. Default: 64.")
-@click.option("--lr", "learning_rate", type=click.FloatRange(0, None, min_open=True), default=None,
-              help="Adam step size. Default: the kind's.")
+@click.option("--lr", "learning_rate", type=FiniteFloatRange(0, MAX_LEARNING_RATE, min_open=True), default=None,
+              help="Adam step size, above 0 and at most 1 (a step of 1 already overshoots). Default: the kind's.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
               help="Where to train; auto takes a CUDA GPU when there is one.")
-@click.option("--seed", type=click.IntRange(0, None), default=None,
-              help="Random seed (weights, batches, validation strokes); same seed, same painter. Default: 0.")
+@click.option("--seed", type=click.IntRange(0, MAX_SEED), default=None,
+              help="Random seed (weights, batches, validation strokes; 0 to 2**32 - 1); same seed, same painter. "
+                   "Default: 0.")
 @click.option("--resume", "resume_file", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
               help="Continue from a checkpoint of the same kind, data, batch and seed; ends as an uninterrupted "
                    "run would.")
-@click.option("--checkpoint-every", type=click.IntRange(0, None), default=500, show_default=True,
+@click.option("--checkpoint-every", type=click.IntRange(0, MAX_STEPS), default=500, show_default=True,
               help="Write OUT.ckpt every N steps (0: only at the end).")
 @click.option("--samples", "samples_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Folder for sample grids: real strokes above painted ones, for fixed held-out strokes.")
-@click.option("--sample-every", type=click.IntRange(1, None), default=500, show_default=True,
+@click.option("--sample-every", type=click.IntRange(1, MAX_STEPS), default=500, show_default=True,
               help="Write a sample grid every N steps (with --samples).")
-@click.option("--time-limit", "time_limit_s", type=click.FloatRange(0, None, min_open=True), default=None,
-              metavar="SECONDS", help="Stop after this much training time (to give every kind the same time).")
-@click.option("--limit", type=click.IntRange(1, 100_000_000), default=None,
-              help="Use only the first N strokes of the dataset.")
+@click.option("--time-limit", "time_limit_s", type=FiniteFloatRange(0, MAX_TIME_LIMIT_S, min_open=True),
+              default=None, metavar="SECONDS",
+              help="Stop after this much training time, a year at most (to give every kind the same time).")
+@click.option("--limit", type=click.IntRange(1, 10_000_000), default=None,
+              help="Use only the first N strokes of the dataset (a dataset holds 10000000 at most).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def painter_train(kind: str, data_dir: Path, out_file: Path, steps: int | None, batch: int | None,
                   learning_rate: float | None, device: str, seed: int | None, resume_file: Path | None,
@@ -124,6 +133,10 @@ def painter_train(kind: str, data_dir: Path, out_file: Path, steps: int | None, 
     import shlex
     import sys
 
+    check_output_file(out_file)
+    check_output_file(out_file.with_name(out_file.name + ".ckpt"))
+    if samples_dir is not None:
+        check_output_dir(samples_dir)
     from strokeopt.painters.train import train_from_folder
 
     result = train_from_folder(
@@ -226,6 +239,7 @@ def painter_paint(actions_file: Path, out_file: Path, painter_spec: str, brush: 
       strokebot painter paint stroke.txt -o real.png
       strokebot painter paint stroke.txt -o learned.png --painter neural:guided
     """
+    check_output_file(out_file)
     import numpy as np
     from PIL import Image
 

@@ -6,6 +6,7 @@ Each step takes and returns plain values; the CLI only parses options, calls the
 from __future__ import annotations
 
 import os
+import termios
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
@@ -22,8 +23,10 @@ from gcode.reader import strip_comment
 from gcode.stats import elapsed_seconds
 from robot import (
     BoardSimulator,
+    ConnectOptions,
     GrblSimulator,
     PtyPlotter,
+    SimSettings,
     StreamError,
     StreamReport,
     default_protocol,
@@ -31,8 +34,11 @@ from robot import (
     render_strokes,
     simulator_for,
 )
+from robot.grbl_status import MachineStatus
+from robot.grbl_codes import alarm_meaning, error_meaning
 from robot.journal import Journal, first_missing
-from robot.resume import ResumePlan, plan_resume, rewind_line, whole_program
+from robot.marlin import NO_CHECK_MODE
+from robot.resume import ResumePlan, plan_resume_missing, rewind_line, whole_program
 from robot.stopping import signals_deferred
 from strokebot.preview import side_by_side, to_array, to_image
 from strokeopt.export import strokes_to_svg
@@ -191,17 +197,28 @@ def plan_svg(svg_path: str | Path, profile: MachineProfile, options: PlanOptions
 
 
 def simulate_program(lines: Sequence[str], profile: MachineProfile) -> tuple[GrblSimulator, list[str]]:
-    """Run a program through the simulated GRBL line by line; returns it and the answers that were not ``ok``."""
-    simulator = GrblSimulator(profile)
+    """Run a program through the simulated GRBL line by line; returns it and the answers that were not ``ok``.
+
+    The board has homing and soft limits on and is homed first, so a move out of the work area is ALARM:2.
+    """
+    simulator = GrblSimulator(profile, SimSettings(homing=True, soft_limits=True))
+    simulator.receive(b"$H\n")
     problems = []
     for number, line in enumerate(lines, start=1):
         answer = simulator.receive(line.encode("ascii", "replace") + b"\n").decode("ascii", "replace")
         refusals = [a for a in answer.split() if a.startswith(("error:", "ALARM:"))]
         if refusals:
-            problems.append(f"line {number} ({line.strip()}): {refusals[0]}")
+            problems.append(f"line {number} ({line.strip()}): {refusals[0]} ({_meaning(refusals[0])})")
         if strip_comment(line)[0] in ("M0", "M1"):
             simulator.receive(b"~")  # a pen change: the simulated operator is ready at once
     return simulator, problems
+
+
+def _meaning(answer: str) -> str:
+    """What GRBL's ``error:N`` or ``ALARM:N`` means, in GRBL's words."""
+    kind, _, number = answer.partition(":")
+    code = int(number) if number.isdigit() else -1
+    return error_meaning(code) if kind == "error" else alarm_meaning(code)
 
 
 def render_drawing(
@@ -216,11 +233,28 @@ def render_drawing(
 
 
 def check_port(port: str) -> None:
-    """Fail early, before any long work, when a port path obviously does not exist."""
+    """Fail at once, before any long work, when ``port`` is a path that is not a serial port (URLs and 'sim' pass).
+
+    The device is opened without becoming the controlling terminal and without waiting for a carrier, and
+    asked for its terminal settings: /dev/null, a file or a folder fails there, in one line.
+    """
     if port == SIM_PORT or "://" in port:
         return
-    if not os.path.exists(port):
-        raise StreamError(f"cannot open serial port {port}: no such device")
+    try:
+        fd = os.open(port, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
+    except FileNotFoundError:
+        raise StreamError(f"cannot open serial port {port}: no such device") from None
+    except PermissionError:
+        raise StreamError(f"cannot open serial port {port}: permission denied (on Linux, join the dialout "
+                          "group)") from None
+    except OSError as exc:
+        raise StreamError(f"cannot open serial port {port}: {exc.strerror}") from None
+    try:
+        termios.tcgetattr(fd)
+    except termios.error:
+        raise StreamError(f"cannot use {port} as a serial port: not a terminal device") from None
+    finally:
+        os.close(fd)
 
 
 @dataclass(frozen=True)
@@ -264,6 +298,7 @@ def send_program(
     journal: Journal | None = None,
     timeout_s: float = 10.0,
     checked: StreamPlan | None = None,
+    connect: ConnectOptions = ConnectOptions(),
 ) -> tuple[StreamReport, DrawnStrokes | None]:
     """Stream a program to a plotter; with ``port='sim'`` to a simulated board on a pseudo-terminal.
 
@@ -275,7 +310,10 @@ def send_program(
     board's queue (Ctrl-C, an alarm, any exception) is recorded as a rewind (if the journal can still be
     written). Returns the stream report and, for the simulator, what it drew. Ctrl-C raises
     StreamInterrupted once the machine is stopped, the pen lifted; any other exception the same, raised
-    again with the report as its ``report``.
+    again with the report as its ``report``. The report's errors and alarm name the program's own line
+    numbers (None, "the resume preamble", for a preamble line). ``connect`` says what may be done to a GRBL
+    board found in alarm or in a feed hold; one found stopped with a previous sender's queue dropped (an
+    alarm, a hold cleared by a reset) rewinds the journal past the lines that may not have run.
     """
     check_port(port)
     plan = resume_plan(lines, journal, profile)
@@ -287,9 +325,13 @@ def send_program(
             journal.acknowledge(plan.program_lines[index])
 
     def stream_to(device: str, pause: Callable[[str], None] | None) -> StreamReport:
-        with open_streamer(protocol, device, baud, timeout_s, pen_up=dialect_for(profile).pen_up) as streamer:
+        nonlocal plan, elapsed
+        with open_streamer(protocol, device, baud, timeout_s, dialect_for(profile).pen_up, connect) as streamer:
+            if streamer.queue_dropped_at is not None and journal is not None and journal.acknowledged:
+                plan = _rewind_dropped_queue(lines, journal, profile, streamer.queue_dropped_at, connect)
+                elapsed = elapsed_seconds(plan.lines, profile) if progress else None
             try:
-                report = streamer.stream(plan.lines, progress, pause, elapsed, on_ack)
+                report = streamer.stream(plan.lines, progress, pause, elapsed, on_ack, plan.program_lines)
             except BaseException as exc:  # Ctrl-C, a signal, or an exception the streamer stopped for
                 if getattr(exc, "report", None) is not None:
                     with signals_deferred():
@@ -305,19 +347,73 @@ def send_program(
     return report, DrawnStrokes.of(plotter.simulator)
 
 
+def check_on_board(
+    lines: Sequence[str],
+    port: str,
+    profile: MachineProfile,
+    baud: int = 115200,
+    progress: bool = True,
+    protocol: str | None = None,
+    timeout_s: float = 10.0,
+    connect: ConnectOptions = ConnectOptions(),
+) -> StreamReport:
+    """Have a GRBL board parse every line in its check mode (``$C``), moving nothing; the report lists every error.
+
+    With ``port='sim'`` a simulated GRBL does it. Marlin has no check mode: StreamError before the port is opened.
+    """
+    check_port(port)
+    protocol = protocol or default_protocol(profile)
+    if protocol == "marlin":
+        raise StreamError(NO_CHECK_MODE)
+
+    def check_on(device: str) -> StreamReport:
+        with open_streamer(protocol, device, baud, timeout_s, dialect_for(profile).pen_up, connect) as streamer:
+            return streamer.check(lines, progress)
+
+    if port != SIM_PORT:
+        return check_on(port)
+    with PtyPlotter(simulator_for(profile, firmware="grbl")) as plotter:
+        return check_on(plotter.port)
+
+
+def _rewind_dropped_queue(
+    lines: Sequence[str], journal: Journal, profile: MachineProfile, found: MachineStatus, connect: ConnectOptions
+) -> ResumePlan:
+    """The board dropped what a previous sender had queued: unacknowledge what may not have run, plan anew."""
+    before = first_missing(journal.acknowledged)
+    journal.rewind(rewind_line(lines, journal.acknowledged, found.position_mm, profile))
+    plan = resume_plan(lines, journal, profile)
+    if connect.on_notice is not None and plan.start_line != before:
+        connect.on_notice(f"the board was found {found.state}, with what the previous sender queued dropped: "
+                          f"going on from line {plan.start_line} instead of {before}")
+    return plan
+
+
 def resume_plan(lines: Sequence[str], journal: Journal | None, profile: MachineProfile) -> ResumePlan:
     """The whole program for a new job; for a journal with acknowledged lines, a preamble and the rest."""
     if journal is None or not journal.acknowledged:
         return whole_program(lines)
-    return plan_resume(lines, first_missing(journal.acknowledged), profile)
+    return plan_resume_missing(lines, journal.acknowledged, profile)
 
 
 def _record_stop(
     report: StreamReport, program: Sequence[str], profile: MachineProfile, journal: Journal | None
 ) -> None:
-    """After a stop that dropped the board's queue, the lines that may not have run are unacknowledged again."""
-    if journal is not None and journal.acknowledged and (report.interrupted or report.alarm):
-        journal.rewind(rewind_line(program, journal.acknowledged, report.stopped_at_mm, profile))
+    """After a stop that dropped the board's queue: the lines that may not have run are unacknowledged again.
+
+    Where the machine stopped tells which lines ran: those before it that the board did not refuse are
+    recorded as acknowledged even when their ``ok`` never came (the stop cut it off).
+    """
+    if journal is None or not (report.interrupted or report.alarm):
+        return
+    if not journal.acknowledged and not report.last_sent_line:
+        return
+    rewind = rewind_line(program, journal.acknowledged, report.stopped_at_mm, profile, report.last_sent_line)
+    refused = {error["line_no"] for error in report.errors}
+    for line_no in range(first_missing(journal.acknowledged), rewind):
+        if line_no not in journal.acknowledged and line_no not in refused:
+            journal.acknowledge(line_no)
+    journal.rewind(rewind)
 
 
 def _record_stop_if_possible(

@@ -107,6 +107,9 @@ BAD_PROFILE = profile_to_toml(default_profile()).replace("travel_feed_mm_min = 6
                                        d / "out" / "x.png"], "G99"),
         ("send to a missing port", lambda d: ["send", _write(d / "g.gcode", "G0 X1\n"), "--port", "/dev/ttyNOPE9"],
          "/dev/ttyNOPE9"),
+        ("send to a device that is no serial port", lambda d: ["send", _write(d / "g.gcode", "G0 X1\n"), "--port",
+                                                              "/dev/null"], "cannot use /dev/null as a serial port"),
+        ("send to a folder", lambda d: ["send", _write(d / "g.gcode", "G0 X1\n"), "--port", d], "Is a directory"),
     ],
 )
 def test_bad_input_gets_one_error_line_exit_2_and_no_output(run_cli, tmp_path, case, args_fn, message):
@@ -152,3 +155,11 @@ def test_numbers_out_of_range_are_refused_with_the_reason(run_cli, tmp_path, arg
     done = run_cli(*args)
     assert done.returncode == 2 and words in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_simulate_says_what_the_plotters_refusal_means_in_words(run_cli, tmp_path):
+    program = tmp_path / "d.gcode"
+    program.write_text("G21\nG90\nG1 X10 Y10\n")  # no feed rate yet: GRBL's error:22
+    result = run_cli("simulate", program, "-o", tmp_path / "sim.png")
+    assert result.returncode == 2 and not (tmp_path / "sim.png").exists()
+    assert "line 3 (G1 X10 Y10): error:22 (Feed rate has not yet been set or is undefined.)" in result.stderr

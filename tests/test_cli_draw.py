@@ -1,7 +1,9 @@
 """End to end: `strokebot draw` fits, plans and streams a small photo to the simulated plotter on a real pty."""
 
 import json
+import os
 import re
+import time
 
 import numpy as np
 import pytest
@@ -9,8 +11,12 @@ from pygcode import Line
 
 from calibration import default_profile
 from conftest import gray
+from robot.journal import Journal, program_header, read_journal
+from strokebot.cli import _job_summary, main
 
-OUTPUTS = ["strokes.svg", "render.png", "fit.json", "drawing.gcode", "sim.png", "preview.png", "report.json"]
+OUTPUTS = ["strokes.svg", "render.png", "fit.json", "drawing.gcode", "drawing.gcode.journal", "sim.png", "preview.png",
+           "report.json"]
+TINY = ["--size", "16", "--strokes", "20", "--iters", "2", "--quiet"]
 
 
 @pytest.fixture(scope="module")
@@ -127,3 +133,58 @@ def test_a_two_pen_drawing_changes_pens_and_comes_out_in_both_inks(run_cli, tmp_
     black = drawing.max(axis=-1) < 60
     assert red[:, half:].sum() > 5 * max(1, red[:, :half].sum())  # red ink where the picture is red
     assert black[:, :half].sum() > 5 * max(1, black[:, half:].sum())  # black ink where it is black
+
+
+def test_the_stream_is_journaled_like_send_s(drawn):
+    out, _ = drawn
+    state = read_journal(out / "drawing.gcode.journal")
+    lines = (out / "drawing.gcode").read_text().splitlines()
+    assert state.header.program == str(out / "drawing.gcode") and state.header.profile is None
+    assert state.acknowledged == set(range(1, len(lines) + 1))
+
+
+def run(capsys, args: list[object]) -> tuple[int, list[str]]:
+    """Run `strokebot ARGS` in this process: its exit status and its lines on stderr."""
+    with pytest.raises(SystemExit) as done:
+        main([str(a) for a in args])
+    return done.value.code, capsys.readouterr().err.strip().splitlines()
+
+
+def test_a_port_that_is_no_serial_port_fails_at_once_before_the_fit_with_nothing_written(capsys, tmp_path,
+                                                                                          small_photo):
+    started = time.monotonic()
+    code, err = run(capsys, ["draw", small_photo, "-o", tmp_path / "out", "--port", "/dev/null", "--iters", "100000",
+                             "--quiet"])
+    assert time.monotonic() - started < 5  # the fit alone would take minutes
+    assert code == 2 and err == ["strokebot: error: cannot use /dev/null as a serial port: not a terminal device"]
+    assert os.listdir(tmp_path) == []
+
+
+def test_a_stream_that_stops_part_way_says_how_to_go_on_and_send_resumes_it(capsys, tmp_path, small_photo):
+    out = tmp_path / "out"
+    port = "sim://?disconnect_after_lines=30"
+    code, err = run(capsys, ["draw", small_photo, "-o", out, "--port", port, *TINY])
+    assert code == 2 and len(err) == 1, err
+    journal = out / "drawing.gcode.journal"
+    assert "lost the connection" in err[0] and "lines acknowledged" in err[0]
+    assert err[0].endswith(f"go on with: strokebot send --resume {journal} --port {port}"), err
+    code, err = run(capsys, ["send", "--resume", journal, "--port", "sim", "--quiet"])
+    assert code == 0, err
+    lines = (out / "drawing.gcode").read_text().splitlines()
+    assert read_journal(journal).first_unacknowledged() == len(lines) + 1
+
+
+def test_resume_is_suggested_only_for_a_journal_with_acknowledged_lines_on_a_real_port(tmp_path):
+    program = tmp_path / "drawing.gcode"
+    lines = ["G21", "G90", "G0 X10 Y10", "M3 S1000", "G1 X20 Y10 F3000", "M5"]
+    program.write_text("\n".join(lines) + "\n")
+    journal = Journal.create(tmp_path / "drawing.gcode.journal", program_header(program, None))
+    profile = default_profile()
+    assert _job_summary(lines, journal, profile, "/dev/ttyUSB0").endswith(
+        f"nothing to resume: send it again with: strokebot send {program} --port /dev/ttyUSB0")
+    with journal:
+        journal.acknowledge(1)
+    assert _job_summary(lines, journal, profile, "/dev/ttyUSB0").endswith(
+        f"go on with: strokebot send --resume {journal.path} --port /dev/ttyUSB0")
+    assert _job_summary(lines, journal, profile, "sim").endswith("the simulated plotter is gone with this run: "
+                                                                 "nothing to resume on it")

@@ -12,7 +12,7 @@ from calibration import default_profile, load_profile
 from gcode.reader import GcodeInterpreter
 from gcode.dialects import flavour_for
 from robot.journal import Journal, JournalError, JournalHeader, default_journal_path, program_header, read_journal
-from robot.resume import plan_resume, restore_state, rewind_line, whole_program
+from robot.resume import plan_resume, plan_resume_missing, restore_state, rewind_line, whole_program
 
 PROFILES = Path(__file__).resolve().parent.parent / "examples" / "profiles"
 HEADER = JournalHeader(program="/plots/d.gcode", sha256="ab" * 32, profile=None)
@@ -146,7 +146,17 @@ STROKES = ["G21", "G90", "M5", "G0 X10 Y10", "M3 S1000", "G4 P0.1"] + [f"G1 X{10
 def test_after_a_stop_the_job_goes_back_to_the_line_the_machine_was_on():
     acknowledged = set(range(1, 30))  # line k moves from X k+3 to X k+4; the machine had got to X 20.5
     assert rewind_line(STROKES, acknowledged, (20.5, 10.0, 0.0), default_profile()) == 17
-    assert rewind_line(STROKES, acknowledged, (20.0, 10.0, 0.0), default_profile()) == 16  # the earlier of two
+
+
+def test_a_line_that_ends_where_the_machine_stopped_has_run_and_is_not_taken_back():
+    acknowledged = set(range(1, 30))  # line 16 goes to X 20 and line 17 from there: 16 was done
+    assert rewind_line(STROKES, acknowledged, (20.0, 10.0, 0.0), default_profile()) == 17
+    assert rewind_line(STROKES, acknowledged, (33.0, 10.0, 0.0), default_profile()) == 30  # all of them ran
+
+
+def test_a_line_that_ends_where_it_starts_tells_nothing_and_is_run_again():
+    there_and_back = ["G21", "G90", "G0 X10 Y10", "G1 X20 F3000", "G1 X20", "G1 X10", "G1 X20"]
+    assert rewind_line(there_and_back, set(range(1, 8)), (20.0, 10.0, 0.0), default_profile()) == 5
 
 
 def test_without_a_position_the_job_goes_back_as_far_as_a_planner_can_hold():
@@ -159,3 +169,29 @@ def test_nothing_before_a_line_that_waited_for_the_machine_is_taken_back():
     acknowledged = set(range(1, 9))  # M3 and its dwell waited for the machine to stand still
     assert rewind_line(STROKES, acknowledged, None, default_profile()) == 7
     assert rewind_line(STROKES, set(range(1, 7)), None, default_profile()) == 7
+
+
+# ------------------------------------------------------------------------------ lines missing in between
+
+
+def test_lines_the_board_ran_after_one_it_refused_are_not_run_again():
+    profile = default_profile()
+    acknowledged = set(range(1, 36)) - {20}  # GRBL refused line 20 and ran what it had buffered after it
+    plan = plan_resume_missing(STROKES, acknowledged, profile)
+    assert plan.start_line == 20
+    assert [n for n in plan.program_lines if n is not None] == [20, 36]
+    assert plan.lines[plan.program_lines.index(20) - 1] == "G1 F3000.000"
+    assert state_after(plan.lines[: plan.program_lines.index(20)], profile).x_mm == 23.0  # where line 20 starts
+    assert state_after(plan.lines[: plan.program_lines.index(36)], profile).x_mm == 39.0  # where 36 starts
+
+
+def test_after_a_pen_change_in_between_the_job_goes_on_from_the_first_missing_line():
+    lines = STROKES[:20] + ["M0 (change to pen red)"] + STROKES[20:]
+    acknowledged = set(range(1, 30)) - {12}
+    assert plan_resume_missing(lines, acknowledged, default_profile()) == plan_resume(lines, 12, default_profile())
+
+
+def test_lines_sent_but_not_yet_answered_may_be_where_the_machine_stopped():
+    acknowledged = set(range(1, 21))  # lines 21 to 25 were sent; their answers were lost in the stop
+    assert rewind_line(STROKES, acknowledged, (26.5, 10.0, 0.0), default_profile(), sent_through=25) == 23
+    assert rewind_line(STROKES, acknowledged, (26.5, 10.0, 0.0), default_profile()) == 7  # not on one: the earliest

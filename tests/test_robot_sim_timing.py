@@ -1,10 +1,13 @@
 """Time on the simulated devices: bytes take the time of the baud rate, and a stream takes its motion time.
 
-Only lower bounds are asserted on wall-clock time: a busy machine may always be slower.
+With an injected clock, a board whose planner the host keeps full takes exactly the estimate of
+``gcode.stats`` (the same 15-block look-ahead); a host that falls behind makes it slower. Only lower
+bounds are asserted on wall-clock time: a busy machine may always be slower.
 """
 
 from __future__ import annotations
 
+import math
 import time
 
 import pytest
@@ -69,7 +72,7 @@ def test_pty_bytes_to_the_host_move_at_the_baud_rate():
                 answer += port.read(1000)
             elapsed = time.monotonic() - started
     settings = answer[answer.index(b"$0=") :]  # a power-up banner may come first
-    assert settings.endswith(b"$132=10.000\r\nok\r\n")
+    assert settings.endswith(b"\r\nok\r\n") and b"\r\n$132=" in settings  # the last setting, then ok
     assert elapsed >= len(settings) * 10 / baud  # about 450 bytes at 960 bytes/s
 
 
@@ -119,3 +122,70 @@ def test_a_stream_to_a_timed_sim_url_takes_at_least_the_scaled_motion_time_and_p
     assert report.seconds >= compute_stats(lines, default_profile()).est_seconds * SCALE
     assert board.stroke_sections == [0, 0, 1, 1]
     assert board.rx_overflow_bytes == 0
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def run_keeping_the_planner_full(lines: list[str], planner_blocks: int = 15) -> float:
+    """Machine seconds of a run on a real-time board where each line is sent the moment the last is answered."""
+    clock = FakeClock()
+    board = GrblSimulator(default_profile(), SimSettings(time_scale=1.0, planner_blocks=planner_blocks), clock=clock)
+    for line in lines:
+        answer = board.receive(line.encode() + b"\n")
+        while not answer.endswith(b"ok\r\n"):  # only a full planner (or a stop) holds an answer back
+            clock.now += board.due_in_s()
+            answer += board.poll()
+    while board.due_in_s() is not None:
+        clock.now += board.due_in_s()
+        board.poll()
+    assert board.state == "Idle"
+    return clock.now
+
+
+def short_moves(feed_mm_min: float, turn_deg: float) -> list[str]:
+    """A pen-down zigzag of 300 moves of 0.3 mm, turning ``turn_deg`` left and right in turn."""
+    lines = ["G21", "G90", "G0 X20 Y20", "M3 S1000", "G4 P0.15", f"F{feed_mm_min}"]
+    x, y, half = 20.0, 20.0, math.radians(turn_deg) / 2
+    for k in range(300):
+        heading = half if k % 2 == 0 else -half
+        x, y = x + 0.3 * math.cos(heading), y + 0.3 * math.sin(heading)
+        lines.append(f"G1 X{x:.4f} Y{y:.4f}")
+    return lines + ["M5", "G0 X0 Y0"]
+
+
+@pytest.mark.parametrize(("feed_mm_min", "turn_deg"), [(6000, 4), (3000, 150)])
+def test_with_the_planner_kept_full_a_run_lasts_exactly_the_estimate(feed_mm_min, turn_deg):
+    lines = short_moves(feed_mm_min, turn_deg)
+    estimate = compute_stats(lines, default_profile()).est_seconds
+    assert run_keeping_the_planner_full(lines) == pytest.approx(estimate, abs=1e-9)
+
+
+def test_short_fast_moves_are_held_back_by_the_look_ahead_and_a_longer_planner_runs_them_faster():
+    lines = short_moves(6000, 4)  # 64.8 mm/s where 100 were asked: 15 blocks of 0.3 mm cannot brake from more
+    fifteen = run_keeping_the_planner_full(lines)
+    unlimited = compute_stats(lines, default_profile(), planner_blocks=len(lines)).est_seconds
+    assert fifteen > unlimited * 1.05  # the 90 mm drawn at ~66 mm/s instead of ~100
+    assert run_keeping_the_planner_full(lines, planner_blocks=len(lines)) == pytest.approx(unlimited, abs=1e-9)
+
+
+def test_a_host_that_falls_behind_the_machine_makes_the_run_slower_than_the_estimate():
+    lines = short_moves(6000, 4)
+    clock = FakeClock()
+    board = GrblSimulator(default_profile(), SimSettings(time_scale=1.0), clock=clock)
+    for line in lines:  # one line every 5 ms, while a 0.3 mm move takes about 4.6 ms
+        answer = board.receive(line.encode() + b"\n")
+        clock.now += 0.005
+        answer += board.poll()
+        while not answer.endswith(b"ok\r\n"):
+            clock.now += board.due_in_s()
+            answer += board.poll()
+    while board.due_in_s() is not None:
+        clock.now += board.due_in_s()
+        board.poll()
+    assert clock.now > compute_stats(lines, default_profile()).est_seconds * 1.02

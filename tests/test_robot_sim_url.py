@@ -29,7 +29,7 @@ def test_a_sim_url_is_a_grbl_board_with_its_simulator_at_hand():
     with serial.serial_for_url("sim://", timeout=1.0) as port:
         assert port.read_until(b"help]\r\n") == b"\r\nGrbl 1.1h ['$' for help]\r\n"
         port.write(b"G0 X12.5\n?")
-        assert port.read_until(b">\r\n") == b"ok\r\n<Idle|MPos:12.500,0.000,0.000|FS:0,0>\r\n"
+        assert port.read_until(b">\r\n") == b"ok\r\n<Idle|MPos:12.500,0.000,0.000|FS:0,0|WCO:0.000,0.000,0.000>\r\n"
         assert port.simulator.executed_lines == ["G0 X12.5"]
         assert port.in_waiting == 0
 
@@ -57,9 +57,17 @@ def test_url_parameters_are_the_fields_of_the_settings_and_the_faults(tmp_path):
     assert parse_sim_url("sim://") == SimUrl()
 
 
+def test_a_sim_url_with_homing_is_a_board_that_powers_up_locked():
+    with serial.serial_for_url("sim://?homing=1&soft_limits=1", timeout=1.0) as port:
+        assert port.read_until(b"unlock]\r\n") == b"\r\nGrbl 1.1h ['$' for help]\r\n[MSG:'$H'|'$X' to unlock]\r\n"
+        port.write(b"G0 X1\n$H\nG0 X1\n")
+        assert port.read_until(b"ok\r\nok\r\n") == b"error:9\r\nok\r\nok\r\n"
+
+
 @pytest.mark.parametrize(
     ("url", "message"),
     [
+        ("sim://?soft_limits=1", r"soft limits (\$20) only with homing (\$22)"),
         ("sim://?speed=2&time_scale=1&colour=red", "unknown parameter(s) colour, speed"),
         ("sim://?time_scale=fast", "time_scale='fast'"),
         ("sim://?seed=1&seed=2", "more than once: seed"),

@@ -30,3 +30,13 @@ def test_an_existing_file_is_replaced_whole(tmp_path):
     write_text_atomic(target, "new")
     assert target.read_text() == "new"
     assert os.listdir(tmp_path) == ["c.txt"]
+
+
+def test_the_permissions_follow_a_strict_umask_and_the_umask_is_left_alone(tmp_path):
+    old = os.umask(0o077)
+    try:
+        write_text_atomic(tmp_path / "d.txt", "private")
+        assert os.umask(0o077) == 0o077  # writing did not change it
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "d.txt").stat().st_mode) == 0o600
