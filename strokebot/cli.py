@@ -14,6 +14,7 @@ import sys
 import time
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from PIL import Image
@@ -46,8 +47,11 @@ from strokebot.files import (
     write_text_atomic,
 )
 from strokebot.preview import to_image
-from strokeopt.losses import DEFAULT_VGG_LAYERS, parse_vgg_layers
+from strokeopt.names import DEFAULT_VGG_LAYERS
 from strokeopt.strokes import PRIMITIVES
+
+if TYPE_CHECKING:  # the fit half imports torch: only `fit` and `draw` load it, when they run
+    from strokebot.fitting import FitOptions, FitRun
 
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130  # Ctrl-C
@@ -103,8 +107,8 @@ def _fit_options(f):
                      help="Fit resolution: the picture's longer side in pixels (every step renders the whole "
                           "picture at this size, so time and memory grow with its square)."),
         click.option("--paint", is_flag=True,
-                     help="Free colour and opacity per stroke (for brush robots) instead of the profile's pens. "
-                          "With several pens in the profile, strokes are shared among the pens' inks."),
+                     help="Free colour and opacity per stroke (an SVG for brush robots) instead of the profile's "
+                          "pens; `draw` refuses it, as a plotter draws with its pens' inks."),
         click.option("--compositing", type=click.Choice(["ink", "over"]), default="ink", show_default=True,
                      help="ink: transparent pen ink, order-independent; over: opaque paint, later strokes on top "
                           "(with --paint)."),
@@ -141,8 +145,11 @@ def _fit_options(f):
     return _profile_option(f)
 
 
-def _fit_options_from(kwargs: dict) -> pipeline.FitOptions:
-    return pipeline.FitOptions(
+def _fit_options_from(kwargs: dict) -> FitOptions:
+    from strokebot.fitting import FitOptions
+    from strokeopt.losses import parse_vgg_layers
+
+    return FitOptions(
         strokes=kwargs["strokes"],
         primitive=kwargs["primitive"],
         iters=kwargs["iters"],
@@ -162,10 +169,16 @@ def _fit_options_from(kwargs: dict) -> pipeline.FitOptions:
     )
 
 
-def _write_fit(run: pipeline.FitRun, out_dir: Path) -> None:
+def _write_fit(run: FitRun, out_dir: Path) -> None:
     write_text_atomic(out_dir / "strokes.svg", run.svg)
     write_png_atomic(out_dir / "render.png", to_image(run.result.render))
     write_json_atomic(out_dir / "fit.json", run.report())
+
+
+def _pens_phrase(profile: MachineProfile) -> str:
+    """The profile's pens in a few words: "1 pen (black)", "3 pens (black, red, blue)"."""
+    names = ", ".join(pen.name for pen in profile.pens)
+    return f"{len(profile.pens)} pen{'s' if len(profile.pens) > 1 else ''} ({names})"
 
 
 def _read_gcode(path: Path) -> list[str]:
@@ -200,8 +213,13 @@ def fit(image: Path, out_dir: Path, profile_path: Path | None, **kwargs) -> None
       strokebot fit examples/astronaut.png -o out/ --strokes 1500 --iters 200
     """
     profile = load_profile(profile_path)
+    if kwargs["paint"]:
+        click.echo(f"strokebot: notice: --paint fits free colours; this profile's plotter would draw them with "
+                   f"its {_pens_phrase(profile)} (leave out --paint to fit with its pens)", err=True)
     check_output_dir(out_dir, FIT_OUTPUTS)
-    run = pipeline.fit_image(image, profile, _fit_options_from(kwargs))
+    from strokebot import fitting  # torch, 2 s: loaded only when a fit runs
+
+    run = fitting.fit_image(image, profile, _fit_options_from(kwargs))
     _write_fit(run, out_dir)
     report = run.report()
     click.echo(f"fitted {report['strokes']} {report['primitive']}s in {report['seconds']:.1f} s: "
@@ -430,7 +448,9 @@ def send(gcode_file: Path | None, port: str, protocol: str | None, baud: int, jo
                             connect=connect)
     if not report.ok:
         _fail_on_stream_errors(report, f"; {_job_summary(lines, journal, profile, port)}")
-    click.echo(f"sent {report.lines_sent} lines, {report.lines_acknowledged} acknowledged in {report.seconds:.1f} s")
+    skipped = f" ({report.lines_skipped} with nothing to send)" if report.lines_skipped else ""
+    click.echo(f"sent {report.lines_sent} lines, {report.lines_acknowledged} acknowledged{skipped} in "
+               f"{report.seconds:.1f} s")
 
 
 def _resumed_job(
@@ -551,10 +571,16 @@ def draw(image: Path, out_dir: Path, port: str, baud: int, profile_path: Path | 
       strokebot draw photo.jpg -o out/ --port /dev/ttyUSB0
     """
     profile = load_profile(profile_path)
+    if kwargs["paint"]:  # the G-code carries no colour: a paint fit would be drawn in the pens' inks
+        raise StrokebotFailure(f"--paint fits free colours, but this profile's plotter draws with its "
+                               f"{_pens_phrase(profile)}: leave out --paint to fit with its pens, or use "
+                               f"`strokebot fit --paint` for an SVG to paint elsewhere")
     check_output_dir(out_dir, DRAW_OUTPUTS)
     pipeline.check_port(port)
+    from strokebot import fitting  # torch, 2 s: loaded only when a fit runs
+
     options = _fit_options_from(kwargs)
-    run = pipeline.fit_image(image, profile, options)
+    run = fitting.fit_image(image, profile, options)
     _write_fit(run, out_dir)
     planned = pipeline.plan_svg(out_dir / "strokes.svg", profile)
     gcode_file = out_dir / "drawing.gcode"
@@ -569,7 +595,7 @@ def draw(image: Path, out_dir: Path, port: str, baud: int, profile_path: Path | 
     pens = pipeline.stroke_pens(drawn, planned.lines, profile) if len(profile.pens) > 1 else None
     px_per_mm = pipeline.SIM_SUPERSAMPLE / run.mm_per_px
     drawing = pipeline.render_drawing(drawn.strokes, profile, px_per_mm, planned.placement.page_rect_mm, pens)
-    fidelity = pipeline.fidelity_ssim(run.result.render, drawing)
+    fidelity = fitting.fidelity_ssim(run.result.render, drawing)
     fit_report = run.report()
     caption = (f"{fit_report['strokes']} {fit_report['primitive']}s, {options.iters} iters, "
                f"{fit_report['seconds']:.0f} s | PSNR {fit_report['psnr']:.1f} dB, "
@@ -577,7 +603,7 @@ def draw(image: Path, out_dir: Path, port: str, baud: int, profile_path: Path | 
                f"plot {planned.stats.est_seconds / 60:.0f} min, {planned.stats.pen_lifts} lifts | "
                f"render vs drawing SSIM {fidelity:.3f}")
     write_png_atomic(out_dir / "sim.png", drawing)
-    write_png_atomic(out_dir / "preview.png", pipeline.preview_sheet(run.target, run.result.render, drawing, caption))
+    write_png_atomic(out_dir / "preview.png", fitting.preview_sheet(run.target, run.result.render, drawing, caption))
     write_json_atomic(out_dir / "report.json", {
         "fit": fit_report,
         "plan": planned.stats.to_dict(),

@@ -17,11 +17,11 @@ import torch
 import torch.nn.functional as F
 
 from strokeopt.metrics import gaussian_blur
+from strokeopt.names import DEFAULT_VGG_LAYERS
 from strokeopt.vgg import LAYERS, LPIPS_LAYERS, Vgg16Features, layer_downsampling, load_lpips_heads, load_vgg16
 
 LOSSES: tuple[str, ...] = ("mse", "tone", "vgg", "lpips", "content")
 TONE_SIGMA_PX = 1.0  # `tone`: MSE after a Gaussian blur, how hatching reads as grey from a little distance
-DEFAULT_VGG_LAYERS: tuple[str, ...] = ("relu1_2", "relu2_2", "relu3_3", "relu4_3")
 DEFAULT_CONTENT_LAYER = "relu3_3"
 
 _IMAGENET_MEAN = (0.485, 0.456, 0.406)

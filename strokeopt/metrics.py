@@ -1,4 +1,11 @@
-"""Image similarity: PSNR and SSIM (Wang et al. 2004, 11-tap Gaussian window, sigma 1.5) on [0, 1] grayscale."""
+"""Image similarity on [0, 1] images: PSNR, and SSIM with the Gaussian window of Wang et al. (2004).
+
+Both equal scikit-image's for the same settings (``tests/test_strokeopt_metrics.py`` checks it):
+``psnr(a, b)`` is ``peak_signal_noise_ratio(a, b, data_range=1)`` and ``ssim(a, b)`` is
+``structural_similarity(a, b, data_range=1, gaussian_weights=True, sigma=1.5, use_sample_covariance=False)``.
+scikit-image's *default* SSIM is a different number (a 7 x 7 uniform window with the sample covariance:
+on a stroke render it reads some 0.02 to 0.05 higher), so compare against it with those settings.
+"""
 
 from __future__ import annotations
 
@@ -18,6 +25,9 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
 
 def gaussian_blur(image: torch.Tensor, sigma_px: float) -> torch.Tensor:
     """Separable Gaussian blur of an (..., H, W) tensor; near the border the kernel is renormalised.
+
+    Taps out to ceil(3 sigma); the result is scipy's ``gaussian_filter(a, sigma, mode="constant",
+    truncate=...)`` divided by the same filter of an image of ones (not skimage's ``mode="nearest"``).
 
     Written as a weighted sum of shifted views of a zero-padded copy, divided by the same sum over ones:
     for one-channel images this is several times faster on the CPU than conv2d or reflect padding,
@@ -53,7 +63,15 @@ def _border_weight(height: int, width: int, sigma_px: float, dtype: torch.dtype,
 
 
 def ssim(a: np.ndarray, b: np.ndarray) -> float:
-    """Mean structural similarity of two same-sized [0, 1] images: (H, W), or (C, H, W) averaged over channels."""
+    """Mean SSIM of two same-sized [0, 1] images: (H, W), or (C, H, W) averaged over channels.
+
+    The Gaussian-weighted SSIM of Wang et al.: an 11 x 11 Gaussian window (sigma 1.5) with population
+    (not sample) variances, C1 = (0.01)^2, C2 = (0.03)^2, averaged over the window positions that lie wholly
+    inside the image. This is scikit-image's ``structural_similarity`` with ``data_range=1,
+    gaussian_weights=True, sigma=1.5, use_sample_covariance=False`` (``channel_axis=0`` for colour), not
+    its default uniform 7 x 7 window. Images under 11 px a side, which scikit-image refuses, get the
+    window's middle taps only.
+    """
     if a.shape != b.shape:
         raise ValueError(f"SSIM needs images of one size, got {a.shape} and {b.shape}")
     if a.ndim == 3:

@@ -12,12 +12,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from strokeopt import raster_cpu
 from strokeopt.colour import COLOUR_MODES, BlackPen, FreePaint, PenPalette, hex_to_rgb
 from strokeopt.losses import DEFAULT_CONTENT_LAYER, DEFAULT_VGG_LAYERS, ImageLoss, parse_loss
 from strokeopt.primitives import initial_control_points, polyline
+from strokeopt.progress import progress_bar
 from strokeopt.render import SoftRasteriser, StrokeRenderer, composite_over, draw_strokes, render_ink
 from strokeopt.strokes import PRIMITIVES, StrokeSet
 
@@ -178,7 +178,8 @@ def _fit(target: np.ndarray, config: FitConfig, renderer: StrokeRenderer | None)
 
     losses: list[float] = []
     respawned = 0
-    bar = tqdm(range(config.iters), desc=f"fitting {config.strokes} {config.primitive}s", disable=not config.progress)
+    description = f"fitting {config.strokes} {config.primitive}s"
+    bar = progress_bar(range(config.iters), desc=description, enabled=config.progress)
     step_seconds: list[float] = []
     for step in bar:
         step_started = time.perf_counter()

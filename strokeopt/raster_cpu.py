@@ -19,6 +19,10 @@ except ImportError:  # pragma: no cover - numba is a dependency; the torch path 
     numba = None
 
 AVAILABLE = numba is not None
+# Patches are cut into this many chunks, each summed in order into its own buffer, and the buffers are then
+# added in order: a fixed number (not the thread count), so the same strokes give the same bits on every
+# machine and with any NUMBA_NUM_THREADS. More threads than chunks leave the extra ones idle.
+CHUNKS = 4
 
 
 def _nearest(poly, s, cx, cy):
@@ -325,7 +329,7 @@ class PatchCoverage(torch.autograd.Function):
     def backward(ctx, grad_coverage):
         coverage, poly, w, stroke, tile_y, tile_x = ctx.arrays
         tile, filter_px, dtype = ctx.settings
-        chunks = numba.get_num_threads()
+        chunks = CHUNKS
         grad_poly = np.zeros((chunks, *poly.shape), dtype=poly.dtype)
         grad_widths = np.zeros((chunks, *w.shape), dtype=poly.dtype)
         grad = grad_coverage.detach().contiguous().numpy().astype(poly.dtype, copy=False)
@@ -352,7 +356,7 @@ class InkLogTransmittance(torch.autograd.Function):
         w = widths.detach().contiguous().numpy()
         a = absorb.detach().contiguous().numpy()
         arrays = (stroke.numpy(), tile_y.numpy(), tile_x.numpy())
-        chunks = numba.get_num_threads()
+        chunks = CHUNKS
         hp, wp = padded_shape
         log_t = np.zeros((chunks, a.shape[1], hp * wp), dtype=poly.dtype)
         ink = np.zeros((chunks, len(w)), dtype=poly.dtype)
@@ -368,7 +372,7 @@ class InkLogTransmittance(torch.autograd.Function):
     def backward(ctx, grad_log_t, _grad_ink):
         coverage, poly, w, a, stroke, tile_y, tile_x = ctx.arrays
         tile, filter_px, wp, min_t, dtype = ctx.settings
-        chunks = numba.get_num_threads()
+        chunks = CHUNKS
         grad_poly = np.zeros((chunks, *poly.shape), dtype=poly.dtype)
         grad_widths = np.zeros((chunks, *w.shape), dtype=poly.dtype)
         grad_absorb = np.zeros((chunks, *a.shape), dtype=poly.dtype)

@@ -45,7 +45,8 @@ def test_every_gcode_line_was_acknowledged_ok_by_the_plotter(drawn):
     stream = report["stream"]
     assert stream["port"] == "sim"
     assert stream["errors"] == [] and stream["alarm"] is None
-    assert stream["lines_total"] == len(lines) == stream["lines_acknowledged"]
+    assert stream["lines_total"] == len(lines) == stream["lines_acknowledged"] + stream["lines_skipped"]
+    assert stream["lines_sent"] == stream["lines_acknowledged"]  # comments are skipped, not sent
 
 
 def test_no_coordinate_leaves_the_work_area_and_pygcode_parses_every_line(drawn):
@@ -125,7 +126,7 @@ def test_a_two_pen_drawing_changes_pens_and_comes_out_in_both_inks(run_cli, tmp_
     assert sum(1 for line in program if line.startswith("M0")) == 1  # one pen change
     assert "(pen black)" in program and "(pen red)" in program
     stream = json.loads((out / "report.json").read_text())["stream"]
-    assert stream["lines_acknowledged"] == stream["lines_total"] and not stream["errors"]
+    assert stream["lines_acknowledged"] + stream["lines_skipped"] == stream["lines_total"] and not stream["errors"]
 
     drawing = np.asarray(Image.open(out / "sim.png").convert("RGB")).astype(int)
     half = drawing.shape[1] // 2

@@ -111,6 +111,7 @@ class CtrlCAt(Journal):
 
     def acknowledge(self, line_no: int) -> None:
         if line_no == self.stop_at:
+            self.stop_at = 0  # once: the stop itself may record the line later
             raise KeyboardInterrupt
         super().acknowledge(line_no)
 

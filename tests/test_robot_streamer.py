@@ -95,9 +95,9 @@ def test_a_200_line_program_is_streamed_and_executed_line_for_line(plotter):
     with GrblStreamer(plotter.port, timeout_s=TIMEOUT_S) as streamer:
         report = streamer.stream(lines, progress=False)
     assert report.ok
-    assert report.lines_total == report.lines_acknowledged == 200
     comments = sum(1 for line in lines if line.startswith("("))
-    assert report.lines_sent == 200 - comments  # comment-only lines are not sent
+    assert report.lines_sent == report.lines_acknowledged == 200 - comments  # comment-only lines are not sent
+    assert report.lines_skipped == comments and report.lines_total == 200
     assert report.errors == [] and report.alarm is None
     sent = [clean_line(line) for line in lines if clean_line(line)]
     with plotter.lock:
@@ -105,7 +105,7 @@ def test_a_200_line_program_is_streamed_and_executed_line_for_line(plotter):
     strokes = plotter.snapshot_strokes()
     assert len(strokes) == 24
     assert strokes[0] == [(10.0, 20.0), (10.0, 120.0), (11.25, 121.5)]
-    assert report.to_dict()["lines_acknowledged"] == 200
+    assert report.to_dict()["lines_acknowledged"] == 200 - comments
 
 
 def test_character_counting_keeps_the_receive_buffer_full_but_never_overflowing():
@@ -411,7 +411,7 @@ def test_a_pause_keeps_the_character_counting_on_both_sides():
     lines = program(12) + ["M0 (change to pen red)"] + program(12)
     with PtyPlotter(board) as device, Recording(device.port, timeout_s=TIMEOUT_S) as streamer:
         report = streamer.stream(lines, progress=False, on_pause=lambda message: None)
-    assert report.ok and report.lines_acknowledged == len(lines)
+    assert report.ok and report.lines_acknowledged == report.lines_sent == len(lines) - report.lines_skipped
     assert board.rx_overflow_bytes == 0
     assert board.rx_peak_bytes <= 127 and max(b for _, b in buffered) <= 127
     sent = [line for line, _ in buffered]
@@ -464,7 +464,7 @@ def test_send_response_keeps_one_line_in_the_board_at_a_time():
     lines = program(8)
     with PtyPlotter(board) as device, GrblStreamer(device.port, timeout_s=TIMEOUT_S, send_response=True) as streamer:
         report = streamer.stream(lines, progress=False)
-    assert report.ok and report.lines_acknowledged == len(lines)
+    assert report.ok and report.lines_acknowledged == report.lines_sent == len(lines) - report.lines_skipped
     assert board.rx_peak_bytes == max(len(clean_line(line)) + 1 for line in lines)  # never two lines at once
     assert board.executed_lines == [clean_line(line) for line in lines if clean_line(line)]
 

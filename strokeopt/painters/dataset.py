@@ -29,11 +29,11 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
-from tqdm import tqdm
 
 from strokeopt.painters.actions import ACTION_FIELDS, ACTION_SIZE, ActionError, check_actions, random_actions
 from strokeopt.painters.mypaint import DEFAULT_BRUSH, Brush, MyPaintPainter, load_library
 from strokeopt.painters.storage import file_sha256, write_atomic
+from strokeopt.progress import progress_bar
 
 FORMAT = "strokebot-stroke-data"
 VERSION = 1
@@ -43,7 +43,6 @@ STROKES_RANGE = (1, 10_000_000)
 CANVAS_PX_RANGE = (16, 512)
 SHARD_SIZE_RANGE = (1, 100_000)
 SHARD_TEMPORARIES = ".shard-*.npz.*.tmp"  # what write_atomic leaves if a worker is killed mid-write
-QUIET_REFRESH_S = 5.0  # progress refresh when stderr is a log file, not a terminal
 STOP_CHECK_STROKES = 100  # a worker told to stop gives up its shard within this many strokes
 
 # Settings a resumed run must share with the dataset it adds to: (manifest field, words for the user).
@@ -242,10 +241,9 @@ def make_dataset(
 
     try:
         with _painted_shards(todo, workers, folder, loaded, canvas_px, seed, engine_noise, keep_late) as painted:
-            bar = tqdm(  # made after the pool started: tqdm runs a thread
+            bar = progress_bar(  # made after the pool started: tqdm runs a thread
                 total=strokes, initial=sum(shard.count for shard in kept.values()), unit="stroke",
-                unit_scale=True, desc=f"painting strokes into {folder}", disable=not progress,
-                mininterval=0.1 if sys.stderr.isatty() else QUIET_REFRESH_S,
+                unit_scale=True, desc=f"painting strokes into {folder}", enabled=progress, mininterval=0.1,
             )
             with bar:
                 for shard in painted:

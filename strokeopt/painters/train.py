@@ -18,7 +18,6 @@ from __future__ import annotations
 import collections
 import math
 import os
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,12 +27,12 @@ import numpy as np
 import torch
 import torch.distributed as dist
 from PIL import Image
-from tqdm import tqdm
 
 from strokeopt.painters.actions import ACTION_SIZE
 from strokeopt.painters.base import KINDS, Painter
 from strokeopt.painters.painter_file import CHECKPOINT_FORMAT, read_torch_dict, save_painter
 from strokeopt.painters.storage import write_atomic
+from strokeopt.progress import progress_bar
 
 CHECKPOINT_VERSION = 1
 DEFAULT_LEARNING_RATE = 1e-3  # for kinds that do not name their own ``default_learning_rate``
@@ -333,9 +332,9 @@ def _run_steps(painter: Painter, model: torch.nn.Module, optimisers: list[torch.
                settings: TrainSettings, outputs: _Outputs, ranks: _Ranks, device: torch.device,
                progress: _Progress) -> None:
     """Train from ``progress.step`` to the planned steps or the time limit, with checkpoints, samples and a bar."""
-    bar = tqdm(total=settings.steps, initial=min(progress.step, settings.steps), desc=f"training {painter.kind}",
-               unit="step", disable=not (settings.progress and ranks.main), dynamic_ncols=True,
-               mininterval=0.5 if sys.stderr.isatty() else 5.0)  # a log file gets a line every 5 s at most
+    bar = progress_bar(total=settings.steps, initial=min(progress.step, settings.steps),
+                       desc=f"training {painter.kind}", unit="step", enabled=settings.progress and ranks.main,
+                       dynamic_ncols=True, mininterval=0.5)
     painter.train()
     try:
         while progress.step < settings.steps:
