@@ -6,6 +6,14 @@ blurred with a Gaussian of sigma 2 px, which is how hatching reads as tone).
 
     .venv/bin/python benchmarks/bench_fit.py                     # the table in docs/benchmarks.md
     .venv/bin/python benchmarks/bench_fit.py --iters 50 --loss mse --photos examples/astronaut.png
+    .venv/bin/python benchmarks/bench_fit.py --whole-command          # `strokebot fit` as a user runs it
+
+--whole-command times `.venv/bin/strokebot fit` in a fresh process per run: the whole command's wall time
+(torch import, image load, set-up, the fit with its respawns, writing the outputs) and fit.json's own
+seconds (the fit loop), each per iteration, beside the median step of the same fit run in-process. Warm
+runs use the numba caches `make` leaves (median of 2); a cold run points NUMBA_CACHE_DIR at an empty
+directory, so every kernel it needs compiles (one run, at the shortest --whole-iters only, to keep the
+mode under ~10 minutes on two cores; --cold-all for every iteration count).
 """
 
 from __future__ import annotations
@@ -13,7 +21,12 @@ from __future__ import annotations
 import argparse
 import multiprocessing
 import resource
+import json
+import os
 import statistics
+import subprocess
+import tempfile
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -65,6 +78,61 @@ def run_one(photo: str, primitive: str, strokes: int, args: dict) -> dict:
     }
 
 
+def step_median(primitive: str, strokes: int, iters: int, size: int, width: float | None, loss: str) -> float:
+    """Median step seconds (first step left out) of the fit `strokebot fit` runs, in this (fresh) process."""
+    from calibration.profile import default_profile
+    from strokebot.fitting import FitOptions, fit_image
+
+    options = FitOptions(strokes=strokes, primitive=primitive, iters=iters, size_px=size, device="cpu",
+                         loss=loss, stroke_width_px=width, progress=False)
+    steps = fit_image(ROOT / "examples" / "astronaut.png", default_profile(), options).result.step_seconds
+    return statistics.median(steps[1:] or steps)
+
+
+def time_command(primitive: str, strokes: int, iters: int, size: int, width: float | None, loss: str,
+                 cold: bool) -> tuple[float, dict]:
+    """Wall seconds of one `strokebot fit` in a fresh process, and its fit.json."""
+    env = dict(os.environ)
+    with tempfile.TemporaryDirectory() as tmp:
+        if cold:
+            env["NUMBA_CACHE_DIR"] = str(Path(tmp) / "numba-cache")  # empty: every kernel compiles
+        command = [str(ROOT / ".venv" / "bin" / "strokebot"), "fit", str(ROOT / "examples" / "astronaut.png"),
+                   "-o", str(Path(tmp) / "out"), "--size", str(size), "--strokes", str(strokes),
+                   "--primitive", primitive, "--iters", str(iters), "--loss", loss, "--quiet", "--device", "cpu"]
+        if width is not None:
+            command += ["--stroke-width-px", str(width)]
+        start = time.perf_counter()
+        subprocess.run(command, check=True, cwd=ROOT, env=env, stdout=subprocess.DEVNULL)
+        wall_s = time.perf_counter() - start
+        return wall_s, json.loads((Path(tmp) / "out" / "fit.json").read_text())
+
+
+def whole_command(args: argparse.Namespace) -> None:
+    """The --whole-command table: `strokebot fit` as a user runs it, cold and warm."""
+    print(f"`strokebot fit examples/astronaut.png --size {args.size} --loss {args.loss} --device cpu --quiet`, "
+          f"seed 0; warm: median of {args.warm_runs}; cold: NUMBA_CACHE_DIR empty, 1 run")
+    print("| primitive | strokes | iters | pen width px | run | whole command s | whole s/iter "
+          "| fit.json s/iter | step median s |")
+    print("|---|---:|---:|---|---|---:|---:|---:|---:|")
+    context = multiprocessing.get_context("spawn")
+    cold_iters = set(args.whole_iters) if args.cold_all else {min(args.whole_iters)}
+    for iters in args.whole_iters:
+        for run in args.runs:
+            primitive, strokes = run.split(":")
+            for width in (None, 1.5):
+                with context.Pool(1, maxtasksperchild=1) as pool:
+                    step = pool.apply(step_median, (primitive, int(strokes), iters, args.size, width, args.loss))
+                kinds = [("warm", False)] + ([("cold", True)] if iters in cold_iters else [])
+                for kind, cold in kinds:
+                    runs = [time_command(primitive, int(strokes), iters, args.size, width, args.loss, cold)
+                            for _ in range(1 if cold else args.warm_runs)]
+                    wall_s = statistics.median(r[0] for r in runs)
+                    loop_s = statistics.median(r[1]["seconds"] for r in runs)
+                    pen = f"{runs[0][1]['pen_width_px']:.2f}" + (" (profile)" if width is None else "")
+                    print(f"| {primitive} | {strokes} | {iters} | {pen} | {kind} | {wall_s:.2f} | "
+                          f"{wall_s / iters:.4f} | {loop_s / iters:.4f} | {step:.4f} |", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--photos", nargs="+", default=[str(p) for p in DEFAULT_PHOTOS])
@@ -74,7 +142,15 @@ def main() -> None:
     parser.add_argument("--width", type=float, default=1.5, help="stroke width in px")
     parser.add_argument("--loss", default="tone")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--whole-command", action="store_true",
+                        help="time `strokebot fit` as a user runs it (see the module docstring)")
+    parser.add_argument("--whole-iters", nargs="+", type=int, default=[300, 60])
+    parser.add_argument("--warm-runs", type=int, default=2)
+    parser.add_argument("--cold-all", action="store_true", help="a cold run at every --whole-iters")
     args = parser.parse_args()
+    if args.whole_command:
+        whole_command(args)
+        return
     settings = {"iters": args.iters, "size": args.size, "width": args.width, "loss": args.loss, "seed": args.seed}
 
     print(f"{args.size} x {args.size} grayscale, stroke width {args.width} px, loss {args.loss}, "
