@@ -10,7 +10,7 @@ lock-step, i.e. on an infinitely fast CPU), with the settings of the built-in pr
 6000 mm/min, $120/$121 = 500 mm/s^2, $100/$101 = 80 steps/mm, $11 = 0.01), as ``run_grbl.py time``
 prints them. The programs are read from ``--programs`` (by default the folder of the times file).
 For each program the table gives the firmware's seconds, the estimate of ``strokebot plan``
-(``gcode.stats.compute_stats``: GRBL's 15-block look-ahead), the simulated board (``robot.grbl_sim`` on an
+(``gcode.stats.compute_stats``: GRBL's 15-block look-ahead), the simulated board (``robot.boards.grbl_board`` on an
 injected clock, each line sent the moment the one before is answered, so the planner stays full), the
 same estimate with no limit on the look-ahead, and each one's ratio to the firmware.
 
@@ -30,7 +30,7 @@ from pathlib import Path
 
 from calibration import MachineProfile, default_profile, load_profile
 from gcode.stats import compute_stats
-from robot.grbl_sim import GrblSimulator, SimSettings
+from robot.boards.grbl_board import GrblSimulator, SimSettings
 
 FIRMWARE_TIMES = Path(__file__).resolve().parent / "data" / "grbl_1.1h" / "firmware_times.json"
 UNLIMITED_BLOCKS = 10**9

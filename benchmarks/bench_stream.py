@@ -22,7 +22,7 @@ from pathlib import Path
 from calibration import default_profile
 from gcode.dialects import dialect_for
 from robot import PROTOCOLS, PtyPlotter, SimSettings, open_streamer, simulator_for
-from robot.sim_link import BITS_PER_BYTE
+from robot.boards.sim_link import BITS_PER_BYTE
 from strokebot import fitting, pipeline
 
 ROOT = Path(__file__).resolve().parent.parent

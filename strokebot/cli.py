@@ -34,8 +34,8 @@ from robot import (
     StreamReport,
     simulator_for,
 )
-from robot.journal import Journal, default_journal_path, file_sha256, program_header, read_journal
-from robot.stopping import signal_of, stop_on_signals
+from robot.host.journal import Journal, default_journal_path, file_sha256, program_header, read_journal
+from robot.host.stopping import signal_of, stop_on_signals
 from strokebot import pipeline
 from strokebot.cli_options import MAX_SEED, MAX_STROKES, FiniteFloatRange
 from strokebot.cli_painter import painter

@@ -33,12 +33,12 @@ from robot import (
     render_strokes,
     simulator_for,
 )
-from robot.grbl_status import MachineStatus
-from robot.grbl_codes import alarm_meaning, error_meaning
-from robot.journal import Journal, first_missing
-from robot.marlin import NO_CHECK_MODE
-from robot.resume import ResumePlan, plan_resume_missing, rewind_line, whole_program
-from robot.stopping import signals_deferred
+from robot.firmware.grbl_status import MachineStatus
+from robot.firmware.grbl_codes import alarm_meaning, error_meaning
+from robot.host.journal import Journal, first_missing
+from robot.host.marlin_streamer import NO_CHECK_MODE
+from robot.host.resume import ResumePlan, plan_resume_missing, rewind_line, whole_program
+from robot.host.stopping import signals_deferred
 
 SIM_PORT = "sim"
 SIM_SUPERSAMPLE = 4  # simulated drawing pixels per fit pixel along each axis

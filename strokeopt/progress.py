@@ -1,7 +1,7 @@
 """Progress that fits the place: tqdm's bar on a terminal, a plain line every few seconds anywhere else.
 
 A pipe, CI or a log file gets no ``\\r`` redraws and no ANSI codes: :class:`LogLines` writes the bar's text as
-a line of its own every ``LOG_INTERVAL_S`` and once at the end. ``robot.progress`` has its twin (the robot
+a line of its own every ``LOG_INTERVAL_S`` and once at the end. ``robot.host.progress`` has its twin (the robot
 layer does not import strokeopt).
 """
 

@@ -11,7 +11,7 @@ from pygcode import Line
 
 from calibration import default_profile
 from conftest import gray
-from robot.journal import Journal, program_header, read_journal
+from robot.host.journal import Journal, program_header, read_journal
 from strokebot.cli import _job_summary, main
 
 OUTPUTS = ["strokes.svg", "render.png", "fit.json", "drawing.gcode", "drawing.gcode.journal", "sim.png", "preview.png",

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from serial.tools.list_ports_common import ListPortInfo
 
-from robot.journal import read_journal
+from robot.host.journal import read_journal
 from strokebot.cli import main
 
 PROFILES = Path(__file__).resolve().parent.parent / "examples" / "profiles"

@@ -9,13 +9,13 @@ from pathlib import Path
 import pytest
 import tqdm.std
 
-import robot.progress
+import robot.host.progress
 import strokeopt.progress
 from calibration import default_profile, load_profile
 from gcode.dialects import dialect_for
 from gcode.stats import elapsed_seconds
 from robot import GrblStreamer, MarlinStreamer
-from robot.progress import LogLines, StreamProgress, machine_eta_s, progress_bar
+from robot.host.progress import LogLines, StreamProgress, machine_eta_s, progress_bar
 
 TIMEOUT_S = 5.0
 MARLIN = Path(__file__).resolve().parent.parent / "examples" / "profiles" / "a4_marlin_servo.toml"
@@ -45,7 +45,7 @@ def shown_states(text: str) -> list[str]:
 @pytest.fixture
 def every_display_a_line(monkeypatch):
     """Off a terminal, a line at every refresh instead of one every few seconds: each state can be seen."""
-    monkeypatch.setattr(robot.progress, "LOG_INTERVAL_S", 0.0)
+    monkeypatch.setattr(robot.host.progress, "LOG_INTERVAL_S", 0.0)
 
 
 # ------------------------------------------------------------------------------------------ off a terminal

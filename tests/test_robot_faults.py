@@ -15,8 +15,8 @@ import serial
 
 from calibration import default_profile
 from robot import Faults, GrblSimulator, GrblStreamer, PtyPlotter, StreamError
-from robot.faults import LineNoise
-from robot.sim_url import SIMULATORS
+from robot.boards.faults import LineNoise
+from robot.boards.sim_url import SIMULATORS
 
 TIMEOUT_S = 5.0  # generous: only ever waited out when something is wrong
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from calibration import default_profile
-from robot.grbl_sim import BANNER, GrblEeprom, GrblSimulator, SimSettings
-from robot.grbl_status import parse_status
+from robot.boards.grbl_board import BANNER, GrblEeprom, GrblSimulator, SimSettings
+from robot.firmware.grbl_status import parse_status
 
 LOCKED = "[MSG:'$H'|'$X' to unlock]"
 HOMING = SimSettings(homing=True, soft_limits=True)

@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from calibration import MachineProfile, default_profile
-from robot.grbl_sim import GrblEeprom, GrblSimulator, SimSettings
+from robot.boards.grbl_board import GrblEeprom, GrblSimulator, SimSettings
 
 TRANSCRIPT = Path(__file__).resolve().parent / "data" / "grbl_1.1h_transcript.txt"
 REALTIME = {"?": b"?", "!": b"!", "~": b"~", "^X": b"\x18"}

@@ -11,8 +11,8 @@ import pytest
 from calibration import default_profile, load_profile
 from gcode.reader import GcodeInterpreter
 from gcode.dialects import flavour_for
-from robot.journal import Journal, JournalError, JournalHeader, default_journal_path, program_header, read_journal
-from robot.resume import plan_resume, plan_resume_missing, restore_state, rewind_line, whole_program
+from robot.host.journal import Journal, JournalError, JournalHeader, default_journal_path, program_header, read_journal
+from robot.host.resume import plan_resume, plan_resume_missing, restore_state, rewind_line, whole_program
 
 PROFILES = Path(__file__).resolve().parent.parent / "examples" / "profiles"
 HEADER = JournalHeader(program="/plots/d.gcode", sha256="ab" * 32, profile=None)

@@ -20,7 +20,7 @@ from robot import (
     default_protocol,
     open_streamer,
 )
-from robot.marlin_protocol import command_of
+from robot.firmware.marlin_protocol import command_of
 
 TIMEOUT_S = 5.0  # generous: only ever waited out when something is wrong
 PROFILE = load_profile(Path(__file__).resolve().parent.parent / "examples" / "profiles" / "a4_marlin_servo.toml")

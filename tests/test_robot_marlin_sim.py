@@ -8,7 +8,7 @@ import pytest
 
 from calibration import load_profile
 from robot import Faults, MarlinSimulator, SimSettings
-from robot.marlin_protocol import checksum, numbered
+from robot.firmware.marlin_protocol import checksum, numbered
 
 MARLIN_SERVO = Path(__file__).resolve().parent.parent / "examples" / "profiles" / "a4_marlin_servo.toml"
 

@@ -7,7 +7,7 @@ import math
 import pytest
 
 from gcode.stats import block_seconds
-from robot.planner import DT_SEGMENT_S, SEGMENTS_AHEAD, Planner, Segment, Trapezoid
+from robot.boards.planner import DT_SEGMENT_S, SEGMENTS_AHEAD, Planner, Segment, Trapezoid
 
 
 @pytest.mark.parametrize(

@@ -13,8 +13,8 @@ from gcode.dialects import dialect_for, flavour_for
 from gcode.reader import GcodeInterpreter, Move
 from gcode.stats import drawn_mm
 from robot import Faults, PtyPlotter, SimSettings, StreamError, StreamInterrupted, clean_line, simulator_for
-from robot.journal import Journal, JournalHeader, read_journal
-from robot.marlin_protocol import command_of, marlin_code
+from robot.host.journal import Journal, JournalHeader, read_journal
+from robot.firmware.marlin_protocol import command_of, marlin_code
 from strokebot.pipeline import resume_plan, send_program
 
 TIMEOUT_S = 5.0

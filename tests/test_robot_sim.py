@@ -9,7 +9,7 @@ import pytest
 
 from calibration import default_profile
 from gcode.stats import compute_stats, junction_speed, move_seconds
-from robot.grbl_sim import BANNER, GrblSimulator, SimSettings
+from robot.boards.grbl_board import BANNER, GrblSimulator, SimSettings
 
 PROGRAM = [
     "G21",

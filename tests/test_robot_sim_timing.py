@@ -16,8 +16,8 @@ import serial
 from calibration import default_profile
 from gcode.stats import compute_stats
 from robot import GrblSimulator, GrblStreamer, PtyPlotter, SimSettings, clean_line
-from robot.sim_link import SerialLine, byte_seconds
-from robot.sim_url import SIMULATORS
+from robot.boards.sim_link import SerialLine, byte_seconds
+from robot.boards.sim_url import SIMULATORS
 
 TIMEOUT_S = 10.0
 COMMENT_LINE = b";" + b"x" * 48 + b"\n"  # 50 bytes that GRBL answers with a bare ok

@@ -7,7 +7,7 @@ import serial
 
 from calibration import default_profile, profile_to_toml
 from robot import Faults, GrblStreamer, SimSettings, StreamError, clean_line
-from robot.sim_url import SIMULATORS, SimUrl, parse_sim_url
+from robot.boards.sim_url import SIMULATORS, SimUrl, parse_sim_url
 
 TIMEOUT_S = 5.0
 

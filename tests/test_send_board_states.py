@@ -14,8 +14,8 @@ import serial
 
 from calibration import default_profile
 from robot import GrblSimulator, GrblStreamer, PtyPlotter, SimSettings, StreamError, StreamInterrupted, clean_line
-from robot.journal import Journal, program_header, read_journal
-from robot.sim_url import SIMULATORS
+from robot.host.journal import Journal, program_header, read_journal
+from robot.boards.sim_url import SIMULATORS
 from strokebot import pipeline
 from strokebot.cli import main
 

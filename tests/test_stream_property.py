@@ -19,12 +19,12 @@ import pytest
 from calibration import default_profile, load_profile
 from gcode.dialects import dialect_for
 from robot import StreamError, StreamInterrupted
-from robot.journal import Journal, JournalHeader, read_journal
-from robot.sim_url import SIMULATORS
-from robot.stopping import stop_on_signals
+from robot.host.journal import Journal, JournalHeader, read_journal
+from robot.boards.sim_url import SIMULATORS
+from robot.host.stopping import stop_on_signals
 from strokebot.pipeline import resume_plan, send_program
 from robot import clean_line
-from robot.marlin_protocol import command_of, marlin_code
+from robot.firmware.marlin_protocol import command_of, marlin_code
 from tests.test_robot_resume import drawing_lines
 
 MARLIN_PATH = Path(__file__).resolve().parent.parent / "examples" / "profiles" / "a4_marlin_servo.toml"

@@ -1,6 +1,6 @@
 """pyserial's ``sim://`` port: a simulated GRBL or Marlin board behind an in-memory serial line, without threads.
 
-pyserial finds this module through ``serial.protocol_handler_packages`` (see :func:`robot.sim_url.register`).
+pyserial finds this module through ``serial.protocol_handler_packages`` (see :func:`robot.boards.sim_url.register`).
 The board works whenever the host touches the port (read, write, in_waiting); between calls its clock
 keeps running, and the next call catches up, so motion takes its time whether the host waits or not.
 """
@@ -11,9 +11,9 @@ import time
 
 from serial.serialutil import PortNotOpenError, SerialBase, SerialException, to_bytes
 
-from robot.board_sim import BoardSimulator
-from robot.sim_link import SimLink
-from robot.sim_url import parse_sim_url
+from robot.boards.board import BoardSimulator
+from robot.boards.sim_link import SimLink
+from robot.boards.sim_url import parse_sim_url
 
 _NAP_S = 0.05  # the longest sleep while waiting for bytes that nothing in the board has scheduled
 HUNG_UP = "device disconnected: the simulated board hung up"
@@ -42,7 +42,7 @@ class Serial(SerialBase):
         self.is_open = True
 
     def close(self) -> None:
-        self.is_open = False  # the board stays in robot.sim_url.SIMULATORS if it was named
+        self.is_open = False  # the board stays in robot.boards.sim_url.SIMULATORS if it was named
 
     def _reconfigure_port(self) -> None:
         if self._link is not None:

@@ -3,7 +3,7 @@
 A stream accounts for every line: skipped (nothing in it for the board: a comment, a blank line),
 acknowledged (sent and answered ``ok``), failed (sent and refused by the board: ``errors``), or neither
 (never sent, or lost when the stream ended early). Ctrl-C (or SIGTERM, SIGHUP under
-:func:`robot.stopping.stop_on_signals`) ends a stream with :class:`StreamInterrupted`, which carries the
+:func:`robot.host.stopping.stop_on_signals`) ends a stream with :class:`StreamInterrupted`, which carries the
 report, once the streamer has stopped the machine and lifted the pen. Any other exception on the way (a
 journal that cannot be written, a failed prompt at a pen change, a bug) stops the machine the same way, then
 goes on up with the report as its ``report``; only a lost board (StreamError) is not stopped, there being
@@ -18,10 +18,10 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from robot.grbl_status import MachineStatus
-from robot.progress import StreamProgress
-from robot.serial_port import SerialPort, StreamError
-from robot.stopping import signal_of, signals_deferred
+from robot.firmware.grbl_status import MachineStatus
+from robot.host.progress import StreamProgress
+from robot.host.serial_port import SerialPort, StreamError
+from robot.host.stopping import signal_of, signals_deferred
 
 DRAIN_S = 0.5  # after a failure, how long to wait for answers still on their way
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 
-from robot.board_sim import BoardSimulator
+from robot.boards.board import BoardSimulator
 
 BITS_PER_BYTE = 10  # 8N1: a start bit, 8 data bits, a stop bit
 

@@ -1,7 +1,7 @@
 """A virtual GRBL 1.1h pen plotter: bytes in, bytes out, no threads and no I/O.
 
 The model answers as GRBL 1.1h (build 20190825, config.h as shipped) answers, wherever a host can tell, on
-the board model of :mod:`robot.board_sim` (receive buffer, main loop, planner in time, faults):
+the board model of :mod:`robot.boards.board` (receive buffer, main loop, planner in time, faults):
 
 * Bytes from the host land in a receive buffer of ``rx_buffer_bytes`` (127 on an Arduino); what does not
   fit is lost. Realtime commands (``?``, ``!``, ``~``, ctrl-x) never enter the buffer: they act at once,
@@ -46,9 +46,9 @@ from dataclasses import dataclass, field
 
 from calibration import MachineProfile, Motion
 from gcode.reader import Event, GcodeError, GcodeInterpreter, ModalState, Move, Pause, ProgramEnd, parse_words
-from robot.board_sim import SYNC, BoardSimulator, ExecutedLine, SimSettings, Step
-from robot.faults import Faults
-from robot.planner import Segment
+from robot.boards.board import SYNC, BoardSimulator, ExecutedLine, SimSettings, Step
+from robot.boards.faults import Faults
+from robot.boards.planner import Segment
 
 GRBL_VERSION = "1.1h"
 GRBL_BUILD = "20190825"
@@ -65,7 +65,7 @@ SOFT_RESET = 0x18  # ctrl-x
 JOG_CANCEL = 0x85
 REALTIME_BYTES = frozenset({STATUS_QUERY, FEED_HOLD, CYCLE_START, SOFT_RESET})
 
-# GRBL 1.1 status and alarm numbers that the simulator produces (robot.grbl_codes says what they mean).
+# GRBL 1.1 status and alarm numbers that the simulator produces (robot.firmware.grbl_codes says what they mean).
 ERROR_BAD_NUMBER_FORMAT = 2
 ERROR_INVALID_STATEMENT = 3  # unsupported '$' command
 ERROR_NEGATIVE_VALUE = 4
@@ -155,7 +155,7 @@ class GrblEeprom:
 class GrblSimulator(BoardSimulator):
     """A virtual GRBL 1.1h pen plotter: bytes in, bytes out; executes lines through gcode.reader.
 
-    What it drew, executed and received is kept as :class:`~robot.board_sim.BoardSimulator` says;
+    What it drew, executed and received is kept as :class:`~robot.boards.board.BoardSimulator` says;
     ``executed_lines`` holds no ``$`` commands and nothing of check mode. ``checked_lines``: the G-code lines
     that check mode (``$C``) parsed and answered ``ok``, as sent; in check mode nothing moves, the pen stays
     where it is, nothing is drawn, dwells and ``M0`` do not wait, but soft limits still raise ALARM:2.

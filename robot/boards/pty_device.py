@@ -12,8 +12,8 @@ import threading
 import time
 import tty
 
-from robot.board_sim import BoardSimulator
-from robot.sim_link import SimLink
+from robot.boards.board import BoardSimulator
+from robot.boards.sim_link import SimLink
 
 POLL_INTERVAL_S = 0.01
 HANG_UP_GRACE_S = 0.2  # the kernel hands written bytes to the host's side asynchronously: let them land first
@@ -23,7 +23,7 @@ _READ_CHUNK = 4096
 class PtyPlotter:
     """Runs a simulated board behind a real pseudo-terminal; `port` is a device path pyserial can open.
 
-    A daemon thread waits on the master side and moves bytes through a :class:`~robot.sim_link.SimLink` at
+    A daemon thread waits on the master side and moves bytes through a :class:`~robot.boards.sim_link.SimLink` at
     ``baud`` (scaled by the simulator's ``link_time_scale``; the baud rate the host sets on the pty is ignored):
     bytes from the host go to ``simulator.receive``, the answers go back, and ``simulator.poll`` runs at
     least every ``poll_interval_s`` and whenever the simulator or the line is due. Every call into the

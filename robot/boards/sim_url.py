@@ -3,7 +3,7 @@
     sim://?time_scale=0.01&error_on_line=7&drop_offsets=3,40&name=bench
     sim://?firmware=marlin&profile=examples/profiles/a4_marlin_servo.toml&corrupt_offsets=30
 
-Every query parameter is a field of :class:`~robot.board_sim.SimSettings` or :class:`~robot.faults.Faults`
+Every query parameter is a field of :class:`~robot.boards.board.SimSettings` or :class:`~robot.boards.faults.Faults`
 under its own name (numbers as Python writes them, offsets comma-separated, booleans 0/1/true/false), or
 ``profile`` (a machine profile TOML file; the built-in default without it), or ``firmware`` (``grbl`` or
 ``marlin``: which board answers; the profile's firmware without it), or ``name``: the simulator of the port
@@ -23,9 +23,9 @@ from typing import Any
 import serial
 
 from calibration import load_profile
-from robot.board_sim import BoardSimulator, SimSettings
-from robot.faults import Faults
-from robot.simulators import simulator_for
+from robot.boards.board import BoardSimulator, SimSettings
+from robot.boards.faults import Faults
+from robot.boards.simulators import simulator_for
 
 SCHEME = "sim"
 HANDLER_PACKAGE = "robot.urlhandler"  # holds protocol_sim, the module pyserial looks up for sim://

@@ -6,10 +6,10 @@ import time
 from collections.abc import Callable
 
 from calibration import MachineProfile
-from robot.board_sim import BoardSimulator, SimSettings
-from robot.faults import Faults
-from robot.grbl_sim import GrblSimulator
-from robot.marlin_sim import MarlinSimulator
+from robot.boards.board import BoardSimulator, SimSettings
+from robot.boards.faults import Faults
+from robot.boards.grbl_board import GrblSimulator
+from robot.boards.marlin_board import MarlinSimulator
 
 SIMULATORS: dict[str, type[BoardSimulator]] = {"grbl": GrblSimulator, "marlin": MarlinSimulator}
 

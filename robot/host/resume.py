@@ -22,7 +22,7 @@ from calibration import MachineProfile
 from gcode.dialects import dialect_for, flavour_for
 from gcode.emit import format_number
 from gcode.reader import Dwell, GcodeInterpreter, ModalState, Move, Pause, PenChange, ProgramEnd
-from robot.journal import first_missing
+from robot.host.journal import first_missing
 
 PLANNER_LINES = 16  # at most this many acknowledged lines can still be queued (GRBL and Marlin: 16 blocks)
 STOPPED_ON_LINE_MM = 0.02  # how near a move the reported stop position must be (reports have 2-3 decimals)

@@ -15,7 +15,7 @@ READ_POLL_S = 0.05  # the serial read timeout; deadlines are kept by the reader 
 class StreamError(RuntimeError):
     """Streaming could not go on: no port, no board, no answer or a lost connection; the message says which.
 
-    ``report`` is the :class:`~robot.stream_base.StreamReport` of the stream it ended, if one had begun.
+    ``report`` is the :class:`~robot.host.stream_base.StreamReport` of the stream it ended, if one had begun.
     """
 
     report = None

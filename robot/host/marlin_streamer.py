@@ -29,9 +29,9 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from robot.marlin_protocol import MAX_CMD_SIZE, command_word, marlin_code, numbered
-from robot.serial_port import StreamError
-from robot.stream_base import StreamJob, StreamReport, Streamer
+from robot.firmware.marlin_protocol import MAX_CMD_SIZE, command_word, marlin_code, numbered
+from robot.host.serial_port import StreamError
+from robot.host.stream_base import StreamJob, StreamReport, Streamer
 
 NO_CHECK_MODE = (
     "Marlin has no check mode (GRBL's $C, which parses a program without moving): check the program with "

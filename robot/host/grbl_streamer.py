@@ -44,10 +44,10 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from gcode.reader import GcodeError, parse_words, strip_comment
-from robot.grbl_codes import alarm_meaning, error_meaning
-from robot.grbl_status import MachineStatus, parse_status
-from robot.serial_port import StreamError
-from robot.stream_base import StreamJob, StreamReport, Streamer
+from robot.firmware.grbl_codes import alarm_meaning, error_meaning
+from robot.firmware.grbl_status import MachineStatus, parse_status
+from robot.host.serial_port import StreamError
+from robot.host.stream_base import StreamJob, StreamReport, Streamer
 
 _NOT_IN_A_LINE = frozenset("?!~\x18")  # realtime commands: GRBL acts on them at once, wherever they appear
 STATUS_INTERVAL_S = 0.5  # how often to ask '?' while streaming, for the progress bar

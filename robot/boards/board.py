@@ -3,11 +3,11 @@
 :class:`BoardSimulator` is bytes in, bytes out, with no threads and no I/O. Bytes from the host land in a
 receive buffer of ``rx_buffer_bytes``; what does not fit is lost, as on a real board. The main loop takes
 them out one by one (:meth:`BoardSimulator._take`) and acts on each complete line
-(:meth:`BoardSimulator._end_of_line`); the firmware models (:class:`robot.grbl_sim.GrblSimulator`,
-:class:`robot.marlin_sim.MarlinSimulator`) say what a line means and how it is answered.
+(:meth:`BoardSimulator._end_of_line`); the firmware models (:class:`robot.boards.grbl_board.GrblSimulator`,
+:class:`robot.boards.marlin_board.MarlinSimulator`) say what a line means and how it is answered.
 
 G-code goes through :mod:`gcode.reader`, so the simulators and the statistics agree on what a line does.
-Motion goes through a planner of ``planner_blocks`` blocks (:mod:`robot.planner`). A motion line is
+Motion goes through a planner of ``planner_blocks`` blocks (:mod:`robot.boards.planner`). A motion line is
 answered as soon as its last block is queued; while the planner is full the main loop waits, so the next
 line stays in the receive buffer. Pen changes, dwells, program pauses and ends first wait for the planner
 to empty, and are answered after that (a dwell after its time). Blocks take their time scaled by
@@ -16,7 +16,7 @@ to empty, and are answered after that (a dwell after its time). Blocks take thei
 The seams for a device are :meth:`BoardSimulator.receive` (bytes arrive), :meth:`BoardSimulator.poll` (time
 passes; returns what the board says on its own), :meth:`BoardSimulator.due_in_s` (when the board next has
 something to do by itself) and :meth:`BoardSimulator.busy` (the board takes no line now).
-:class:`robot.faults.Faults` injects line noise, errors, slow answers and a hang-up.
+:class:`robot.boards.faults.Faults` injects line noise, errors, slow answers and a hang-up.
 
 What the pen drew is kept in machine millimetres in :attr:`BoardSimulator.strokes`, and which section of
 the program (between program pauses, i.e. which pen of a multi-pen drawing) drew each stroke in
@@ -35,8 +35,8 @@ from dataclasses import dataclass
 from calibration import GRBL_MAX_LINE_CHARS, MachineProfile, Motion
 from gcode.dialects import flavour_for
 from gcode.reader import Dwell, Event, Flavour, GcodeInterpreter, ModalState, Move, Pause, PenChange
-from robot.faults import Faults, LineNoise
-from robot.planner import Planner, Segment
+from robot.boards.faults import Faults, LineNoise
+from robot.boards.planner import Planner, Segment
 
 SYNC = "wait until the planner is empty"  # a step of a line: what follows needs the machine to stand still
 Action = Callable[[], None]  # a step of a line: something the firmware does itself once the machine stands still
@@ -116,7 +116,7 @@ class BoardSimulator:
     last block is queued; ``cut_short``: the numbers of logged lines whose blocks a stop (reset, alarm)
     then dropped from the planner or cut off while running, so they did not run to their end. ``rx_overflow_bytes`` and
     ``rx_peak_bytes`` measure the receive buffer from the device's side. ``lines_received`` counts lines as
-    :class:`~robot.faults.Faults` does; ``noise`` counts the bytes it dropped and corrupted; ``hung_up``
+    :class:`~robot.boards.faults.Faults` does; ``noise`` counts the bytes it dropped and corrupted; ``hung_up``
     turns true when ``faults.disconnect_after_lines`` has been reached (the board then says nothing more),
     ``frozen`` when ``faults.silent_after_lines`` has (the board then does nothing more, on a line still up).
     ``clock`` is where time comes from; tests inject their own and set it by hand.

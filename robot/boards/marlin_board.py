@@ -1,4 +1,4 @@
-"""A virtual Marlin 2 pen plotter: Marlin's host protocol on the shared board model of :mod:`robot.board_sim`.
+"""A virtual Marlin 2 pen plotter: Marlin's host protocol on the shared board model of :mod:`robot.boards.board`.
 
 * A line may carry a line number and a checksum, ``N<n> <command>*<checksum>``, the checksum being the XOR
   of every byte before ``*``. A numbered line must be numbered one more than the last and its checksum
@@ -27,9 +27,9 @@ from collections import deque
 from calibration import MachineProfile
 from gcode.dialects import flavour_for
 from gcode.reader import Event, Flavour, GcodeError, ModalState, Pause
-from robot.board_sim import SYNC, BoardSimulator
-from robot.marlin_protocol import MAX_CMD_SIZE, checksum, command_of, command_word
-from robot.planner import Segment
+from robot.boards.board import SYNC, BoardSimulator
+from robot.firmware.marlin_protocol import MAX_CMD_SIZE, checksum, command_of, command_word
+from robot.boards.planner import Segment
 
 BANNER = b"start\necho:Marlin 2.1.2 (strokebot simulator)\n"
 KEEPALIVE_S = 2.0  # Marlin's default host keepalive interval (M113), in machine seconds
@@ -52,7 +52,7 @@ def _leading_int(text: str) -> int:
 class MarlinSimulator(BoardSimulator):
     """A virtual Marlin 2 board: bytes in, bytes out; executes lines through gcode.reader (Marlin flavour).
 
-    What it drew, executed and received is kept as :class:`~robot.board_sim.BoardSimulator` says;
+    What it drew, executed and received is kept as :class:`~robot.boards.board.BoardSimulator` says;
     ``executed_lines`` holds the lines as sent, line numbers and checksums included. ``last_line_number``
     is the last line number Marlin accepted; ``line_errors`` counts the lines it asked to have resent.
     """
