@@ -30,7 +30,8 @@ from pathlib import Path
 
 from calibration import MachineProfile, default_profile, load_profile
 from gcode.stats import compute_stats
-from robot.boards.grbl_board import GrblSimulator, SimSettings
+from robot.boards.board import SimSettings
+from robot.boards.grbl_board import GrblSimulator
 
 FIRMWARE_TIMES = Path(__file__).resolve().parent / "data" / "grbl_1.1h" / "firmware_times.json"
 UNLIMITED_BLOCKS = 10**9

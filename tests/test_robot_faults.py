@@ -16,7 +16,7 @@ import serial
 from calibration import default_profile
 from robot import Faults, GrblSimulator, GrblStreamer, PtyPlotter, StreamError
 from robot.boards.faults import LineNoise
-from robot.boards.sim_url import SIMULATORS
+from robot.boards.sim_url import NAMED_SIMULATORS
 
 TIMEOUT_S = 5.0  # generous: only ever waited out when something is wrong
 
@@ -241,7 +241,7 @@ def test_a_board_that_freezes_mid_stream_is_given_up_on_after_the_timeout_with_i
     with GrblStreamer("sim://?silent_after_lines=10&name=frozen", timeout_s=0.3) as streamer:
         with pytest.raises(StreamError, match="stopped answering.*no answer to '.' either"):
             streamer.stream(lines, progress=False)
-    board = SIMULATORS.pop("frozen")
+    board = NAMED_SIMULATORS.pop("frozen")
     assert board.frozen and not board.hung_up and len(board.executed_lines) == 10
 
 
@@ -256,7 +256,7 @@ def test_a_hard_limit_alarm_stops_the_stream_and_the_streamer_resets_unlocks_and
     lines = ["G21", "M3 S1000"] + [f"G1 X{i} F3000" for i in range(1, 30)]
     with GrblStreamer("sim://?alarm_on_line=12&name=limit", timeout_s=TIMEOUT_S) as streamer:
         report = streamer.stream(lines, progress=False)
-    board = SIMULATORS.pop("limit")
+    board = NAMED_SIMULATORS.pop("limit")
     assert report.alarm.startswith("ALARM:1 at line 12") and "Hard limit" in report.alarm
     assert board.executed_lines[:11] == [line.replace(" ", "") for line in lines[:11]]
     assert board.state == "Idle" and not board.pen_down and board.executed_lines[-1] == "M5"

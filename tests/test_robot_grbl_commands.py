@@ -5,7 +5,10 @@ from __future__ import annotations
 import pytest
 
 from calibration import default_profile
-from robot.boards.grbl_board import BANNER, GrblEeprom, GrblSimulator, SimSettings
+from robot.boards.board import SimSettings
+from robot.boards.grbl_board import GrblSimulator
+from robot.boards.grbl_eeprom import GrblEeprom
+from robot.boards.grbl_replies import BANNER
 from robot.firmware.grbl_status import parse_status
 
 LOCKED = "[MSG:'$H'|'$X' to unlock]"

@@ -36,7 +36,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from calibration import MachineProfile, default_profile
-from robot.boards.grbl_board import GrblEeprom, GrblSimulator, SimSettings
+from robot.boards.board import SimSettings
+from robot.boards.grbl_board import GrblSimulator
+from robot.boards.grbl_eeprom import GrblEeprom
 
 TRANSCRIPT = Path(__file__).resolve().parent / "data" / "grbl_1.1h_transcript.txt"
 REALTIME = {"?": b"?", "!": b"!", "~": b"~", "^X": b"\x18"}

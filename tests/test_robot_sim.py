@@ -9,7 +9,9 @@ import pytest
 
 from calibration import default_profile
 from gcode.stats import compute_stats, junction_speed, move_seconds
-from robot.boards.grbl_board import BANNER, GrblSimulator, SimSettings
+from robot.boards.board import SimSettings
+from robot.boards.grbl_board import GrblSimulator
+from robot.boards.grbl_replies import BANNER
 
 PROGRAM = [
     "G21",

@@ -17,7 +17,7 @@ from calibration import default_profile
 from gcode.stats import compute_stats
 from robot import GrblSimulator, GrblStreamer, PtyPlotter, SimSettings, clean_line
 from robot.boards.sim_link import SerialLine, byte_seconds
-from robot.boards.sim_url import SIMULATORS
+from robot.boards.sim_url import NAMED_SIMULATORS
 
 TIMEOUT_S = 10.0
 COMMENT_LINE = b";" + b"x" * 48 + b"\n"  # 50 bytes that GRBL answers with a bare ok
@@ -117,7 +117,7 @@ def test_a_stream_to_a_timed_sim_url_takes_at_least_the_scaled_motion_time_and_p
     asked: list[str] = []
     with GrblStreamer(f"sim://?time_scale={SCALE}&name=timed", timeout_s=TIMEOUT_S) as streamer:
         report = streamer.stream(lines, progress=False, on_pause=asked.append)
-    board = SIMULATORS["timed"]
+    board = NAMED_SIMULATORS["timed"]
     assert report.ok and asked == ["change to pen red"]
     assert report.seconds >= compute_stats(lines, default_profile()).est_seconds * SCALE
     assert board.stroke_sections == [0, 0, 1, 1]

@@ -7,7 +7,7 @@ import serial
 
 from calibration import default_profile, profile_to_toml
 from robot import Faults, GrblStreamer, SimSettings, StreamError, clean_line
-from robot.boards.sim_url import SIMULATORS, SimUrl, parse_sim_url
+from robot.boards.sim_url import NAMED_SIMULATORS, SimUrl, parse_sim_url
 
 TIMEOUT_S = 5.0
 
@@ -86,7 +86,7 @@ def test_the_streamer_streams_to_a_sim_url_as_to_a_pty():
     with GrblStreamer("sim://?name=url-stream", timeout_s=TIMEOUT_S) as streamer:
         report = streamer.stream(lines, progress=False)
     assert report.ok and report.lines_acknowledged == len(lines)
-    board = SIMULATORS["url-stream"]
+    board = NAMED_SIMULATORS["url-stream"]
     assert board.executed_lines == [clean_line(line) for line in lines]
     assert len(board.strokes) == 6
     assert board.rx_overflow_bytes == 0
@@ -102,6 +102,6 @@ def test_every_opening_powers_up_a_fresh_board():
     first.write(b"G0 X5\n")
     first.close()
     with serial.serial_for_url("sim://?name=fresh", timeout=1.0) as second:
-        assert SIMULATORS["fresh"] is second.simulator is not first.simulator
+        assert NAMED_SIMULATORS["fresh"] is second.simulator is not first.simulator
         assert second.simulator.position == (0.0, 0.0, 0.0)
         assert first.simulator.position[0] == 5.0

@@ -15,7 +15,7 @@ import serial
 from calibration import default_profile
 from robot import GrblSimulator, GrblStreamer, PtyPlotter, SimSettings, StreamError, StreamInterrupted, clean_line
 from robot.host.journal import Journal, program_header, read_journal
-from robot.boards.sim_url import SIMULATORS
+from robot.boards.sim_url import NAMED_SIMULATORS
 from strokebot import pipeline
 from strokebot.cli import main
 
@@ -189,7 +189,7 @@ def test_a_board_that_boots_in_alarm_with_homing_enabled_is_refused_and_unlocked
         GrblStreamer(url, timeout_s=TIMEOUT_S)
     with GrblStreamer(url, timeout_s=TIMEOUT_S, unlock=True) as streamer:
         assert streamer.stream(["G21", "G90", "G0 X10 Y10"], progress=False).ok
-    assert SIMULATORS["homing_boot"].state == "Idle"
+    assert NAMED_SIMULATORS["homing_boot"].state == "Idle"
 
 
 def test_send_refuses_an_alarmed_board_in_one_line_and_goes_on_with_unlock(tmp_path, capsys):
@@ -272,7 +272,7 @@ def test_check_mode_parses_every_line_reports_every_error_and_moves_nothing():
         assert streamer.stream(["G21", "G0 X5 Y5"], progress=False).ok  # check mode was left
     assert [(e["line_no"], e["code"]) for e in report.errors] == [(11, 20), (21, 20)]
     assert report.lines_acknowledged + len(report.errors) == len(lines)
-    board = SIMULATORS["checking"]
+    board = NAMED_SIMULATORS["checking"]
     assert board.checked_lines == [clean_line(line) for i, line in enumerate(lines) if i not in (10, 20)]
     assert board.strokes == [] and board.executed_lines == ["G21", "G0X5Y5"]  # nothing of the check ran
 

@@ -12,7 +12,7 @@ import pytest
 
 from calibration import ProfileError, default_profile, parse_profile, profile_to_toml
 from robot.host.journal import read_journal
-from robot.boards.sim_url import SIMULATORS
+from robot.boards.sim_url import NAMED_SIMULATORS
 from strokebot.cli import main
 
 LASER = Path(__file__).resolve().parent.parent / "examples" / "profiles" / "custom_grbl_laser.toml"
@@ -34,7 +34,7 @@ def refusal(proc: subprocess.CompletedProcess) -> str:
 
 def send_in_process(capsys, gcode: Path, board: str) -> tuple[int, str]:
     """Run `strokebot send` here, on a named sim:// board, so the test can see whether the board was opened."""
-    SIMULATORS.pop(board, None)
+    NAMED_SIMULATORS.pop(board, None)
     with pytest.raises(SystemExit) as exit_info:
         main(["send", str(gcode), "--port", f"sim://?name={board}", "--quiet"])
     return exit_info.value.code, capsys.readouterr().err
@@ -46,7 +46,7 @@ def test_a_move_outside_the_work_area_is_refused_by_line_before_the_board_is_eve
     assert code == 2
     assert err.strip() == ("strokebot: error: line 5 (G1 X5000 F3000) moves to (5000, 10) mm, "
                            "outside the work area 0..210 x 0..297 mm")
-    assert "bounds-far" not in SIMULATORS  # the port was never opened: not one byte was sent
+    assert "bounds-far" not in NAMED_SIMULATORS  # the port was never opened: not one byte was sent
     assert not gcode.with_name("far.gcode.journal").exists()
 
 
@@ -74,7 +74,7 @@ def test_a_settings_query_is_sent_with_a_warning(capsys, tmp_path):
     assert code == 0, err
     assert "strokebot: warning: line 4 ($$) prints GRBL's settings: sent as it is" in err
     assert "strokebot: warning: line 5 (T1): the tool number is sent as it is" in err
-    board = SIMULATORS["bounds-query"]
+    board = NAMED_SIMULATORS["bounds-query"]
     assert board.lines_received == 6 and board.executed_lines[-1].endswith("G0X10Y10")
 
 

@@ -16,7 +16,7 @@ from calibration import default_profile
 from gcode.dialects import dialect_for
 from robot import GrblSimulator, GrblStreamer, PtyPlotter, StreamInterrupted, clean_line
 from robot.host.journal import Journal, read_journal
-from robot.boards.sim_url import SIMULATORS
+from robot.boards.sim_url import NAMED_SIMULATORS
 from strokebot.cli import main
 from test_cli_send import LINES, gcode, program  # noqa: F401  (gcode is a fixture: one test program for both files)
 
@@ -65,7 +65,7 @@ def test_a_journal_that_stops_taking_writes_stops_the_stream_pen_up_with_one_err
     assert "; stopped: the pen is up; " in line and f"of {LINES} lines acknowledged" in line
     assert f"go on with: strokebot send --resume {gcode}.journal --port sim://" in line
     assert "the journal could not be written: No space left on device" in line
-    board = SIMULATORS["fulldisk"]
+    board = NAMED_SIMULATORS["fulldisk"]
     assert ends_with_the_pen_up(board.executed_lines) and not board.pen_down
     assert len(board.executed_lines) < LINES  # it stopped mid-job
     assert read_journal(f"{gcode}.journal").first_unacknowledged() == 41  # what was written stays readable

@@ -20,7 +20,7 @@ from calibration import default_profile, load_profile
 from gcode.dialects import dialect_for
 from robot import StreamError, StreamInterrupted
 from robot.host.journal import Journal, JournalHeader, read_journal
-from robot.boards.sim_url import SIMULATORS
+from robot.boards.sim_url import NAMED_SIMULATORS
 from robot.host.stopping import stop_on_signals
 from strokebot.pipeline import resume_plan, send_program
 from robot import clean_line
@@ -148,7 +148,7 @@ def test_a_job_through_random_faults_draws_every_line_exactly_once_and_stays_in_
                                              protocol=protocol, journal=journal, timeout_s=TIMEOUT_S)
             except (StreamError, StreamInterrupted):
                 report = None
-        board = SIMULATORS.pop(name)
+        board = NAMED_SIMULATORS.pop(name)
         boards.append(board)
         runs += Counter(executed_program_lines(board, plan, profile, marlin))
         if report is not None and report.ok:

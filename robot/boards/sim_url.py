@@ -7,7 +7,7 @@ Every query parameter is a field of :class:`~robot.boards.board.SimSettings` or 
 under its own name (numbers as Python writes them, offsets comma-separated, booleans 0/1/true/false), or
 ``profile`` (a machine profile TOML file; the built-in default without it), or ``firmware`` (``grbl`` or
 ``marlin``: which board answers; the profile's firmware without it), or ``name``: the simulator of the port
-opened last with that name is kept in :data:`SIMULATORS`, so a test can look at the board after handing
+opened last with that name is kept in :data:`NAMED_SIMULATORS`, so a test can look at the board after handing
 the URL to a streamer. The rate of the line is the baud rate the port is opened with. Every opening powers
 up a fresh board, as an Arduino resets when its port is opened.
 """
@@ -29,7 +29,7 @@ from robot.boards.simulators import simulator_for
 
 SCHEME = "sim"
 HANDLER_PACKAGE = "robot.urlhandler"  # holds protocol_sim, the module pyserial looks up for sim://
-SIMULATORS: dict[str, BoardSimulator] = {}
+NAMED_SIMULATORS: dict[str, BoardSimulator] = {}
 
 
 def register() -> None:
@@ -49,11 +49,11 @@ class SimUrl:
     firmware: str | None = None
 
     def simulator(self) -> BoardSimulator:
-        """A freshly powered-up board as the URL describes it, kept in SIMULATORS under its name."""
+        """A freshly powered-up board as the URL describes it, kept in NAMED_SIMULATORS under its name."""
         profile = load_profile(self.profile_path)
         simulator = simulator_for(profile, self.settings, self.faults, firmware=self.firmware)
         if self.name is not None:
-            SIMULATORS[self.name] = simulator
+            NAMED_SIMULATORS[self.name] = simulator
         return simulator
 
 

@@ -11,7 +11,7 @@ from robot.boards.faults import Faults
 from robot.boards.grbl_board import GrblSimulator
 from robot.boards.marlin_board import MarlinSimulator
 
-SIMULATORS: dict[str, type[BoardSimulator]] = {"grbl": GrblSimulator, "marlin": MarlinSimulator}
+SIMULATOR_CLASSES: dict[str, type[BoardSimulator]] = {"grbl": GrblSimulator, "marlin": MarlinSimulator}
 
 
 def simulator_for(
@@ -23,6 +23,6 @@ def simulator_for(
 ) -> BoardSimulator:
     """A freshly powered-up board running ``firmware`` (default: the profile's) for ``profile``."""
     firmware = firmware or profile.firmware
-    if firmware not in SIMULATORS:
-        raise ValueError(f"no simulator for firmware {firmware!r}; known: {', '.join(SIMULATORS)}")
-    return SIMULATORS[firmware](profile, settings, faults, clock)
+    if firmware not in SIMULATOR_CLASSES:
+        raise ValueError(f"no simulator for firmware {firmware!r}; known: {', '.join(SIMULATOR_CLASSES)}")
+    return SIMULATOR_CLASSES[firmware](profile, settings, faults, clock)

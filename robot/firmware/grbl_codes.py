@@ -2,6 +2,29 @@
 
 from __future__ import annotations
 
+# The error and alarm numbers the simulated GRBL produces, by the names of GRBL's report.h.
+ERROR_BAD_NUMBER_FORMAT = 2
+ERROR_INVALID_STATEMENT = 3  # unsupported '$' command
+ERROR_NEGATIVE_VALUE = 4
+ERROR_SETTING_DISABLED = 5  # $H with homing off
+ERROR_STEP_PULSE_MIN = 6
+ERROR_SETTING_READ_FAIL = 7  # a blank EEPROM at power-up
+ERROR_IDLE_ERROR = 8  # a '$' command that needs Idle (or Alarm)
+ERROR_SYSTEM_GC_LOCK = 9  # G-code locked out during alarm or jog
+ERROR_SOFT_LIMIT_ERROR = 10  # $20=1 with homing off
+ERROR_OVERFLOW = 11  # STATUS_OVERFLOW: line longer than the line buffer (14 is the EEPROM line limit)
+ERROR_UNDEFINED_FEED_RATE = 22
+ERROR_WORD_REPEATED = 25
+ERROR_TRAVEL_EXCEEDED = 15  # a jog beyond the soft limits
+ERROR_INVALID_JOG_COMMAND = 16
+ERROR_UNUSED_WORDS = 36
+ERROR_MAX_VALUE_EXCEEDED = 38  # T above 255
+ALARM_HARD_LIMIT = 1  # a limit switch tripped
+ALARM_SOFT_LIMIT = 2
+ALARM_ABORT_CYCLE = 3  # reset while in motion
+ALARM_HOMING_FAIL_RESET = 6  # reset while homing
+ALARM_HOMING_FAIL_APPROACH = 9  # no switch found (a machine without limit switches)
+
 GRBL_ERRORS: dict[int, str] = {
     1: "G-code words consist of a letter and a value. Letter was not found.",
     2: "Numeric value format is not valid or missing an expected value.",

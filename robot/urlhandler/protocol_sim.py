@@ -42,7 +42,7 @@ class Serial(SerialBase):
         self.is_open = True
 
     def close(self) -> None:
-        self.is_open = False  # the board stays in robot.boards.sim_url.SIMULATORS if it was named
+        self.is_open = False  # the board stays in robot.boards.sim_url.NAMED_SIMULATORS if it was named
 
     def _reconfigure_port(self) -> None:
         if self._link is not None:
