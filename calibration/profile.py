@@ -6,6 +6,7 @@ reported by its dotted name (``motion.draw_feed_mm_min``) so the user knows whic
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 import sys
@@ -182,46 +183,23 @@ def parse_profile(text: str, source: str = "profile") -> MachineProfile:
 
 
 def profile_to_toml(profile: MachineProfile) -> str:
-    """The profile written back as TOML that ``parse_profile`` reads to an equal profile."""
-    wa, mo, pl = profile.work_area, profile.motion, profile.pen_lift
-    lines = [
-        f"name = {_toml_str(profile.name)}",
-        f"dialect = {_toml_str(profile.dialect)}",
-        "",
-        "[work_area]",
-        f"width_mm = {wa.width_mm!r}",
-        f"height_mm = {wa.height_mm!r}",
-        f"margin_mm = {wa.margin_mm!r}",
-        f"origin = {_toml_str(wa.origin)}",
-        "",
-        "[motion]",
-        f"draw_feed_mm_min = {mo.draw_feed_mm_min!r}",
-        f"travel_feed_mm_min = {mo.travel_feed_mm_min!r}",
-        f"acceleration_mm_s2 = {mo.acceleration_mm_s2!r}",
-        "",
-        "[pen_lift]",
-        *(f"{field} = {getattr(pl, field)!r}" for field in PEN_LIFT_FIELDS[profile.dialect]),
-    ]
+    """The profile written back as TOML (by tomlkit) that ``parse_profile`` reads to an equal profile."""
+    import tomlkit  # 20 ms: loaded only by what writes a profile (`strokebot profile show`)
+
+    data: dict[str, Any] = {
+        "name": profile.name,
+        "dialect": profile.dialect,
+        "work_area": dataclasses.asdict(profile.work_area),
+        "motion": dataclasses.asdict(profile.motion),
+        "pen_lift": {field: getattr(profile.pen_lift, field) for field in PEN_LIFT_FIELDS[profile.dialect]},
+    }
     if profile.templates is not None:
-        lines += ["", "[templates]", f"firmware = {_toml_str(profile.templates.firmware)}"]
-        for field in TEMPLATE_FIELDS:
-            values = ", ".join(_toml_str(v) for v in getattr(profile.templates, field))
-            lines.append(f"{field} = [{values}]")
-    for pen in profile.pens:
-        lines += [
-            "",
-            "[[pens]]",
-            f"name = {_toml_str(pen.name)}",
-            f"width_mm = {pen.width_mm!r}",
-            f"color = {_toml_str(pen.color)}",
-        ]
-    return "\n".join(lines) + "\n"
-
-
-def _toml_str(value: str) -> str:
-    escaped = value.replace("\\", "\\\\").replace('"', '\\"')
-    escaped = "".join(c if c >= " " else f"\\u{ord(c):04x}" for c in escaped)
-    return f'"{escaped}"'
+        data["templates"] = {
+            "firmware": profile.templates.firmware,
+            **{field: list(getattr(profile.templates, field)) for field in TEMPLATE_FIELDS},
+        }
+    data["pens"] = [dataclasses.asdict(pen) for pen in profile.pens]
+    return tomlkit.dumps(data)
 
 
 _COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")

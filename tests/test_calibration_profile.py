@@ -1,8 +1,24 @@
 """Machine profiles: the built-in default, TOML round trips, and bad profiles named by their field."""
 
-import pytest
+import dataclasses
+from pathlib import Path
 
-from calibration import ProfileError, default_profile, load_profile, parse_profile, profile_to_toml
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from calibration import (
+    MachineProfile,
+    Motion,
+    PenProfile,
+    ProfileError,
+    default_profile,
+    load_profile,
+    parse_profile,
+    profile_to_toml,
+)
+from calibration.profile import DIALECTS
+from strokebot.cli import main
 
 
 def test_the_default_is_an_a4_portrait_grbl_servo_plotter_with_one_half_millimetre_black_pen():
@@ -64,3 +80,67 @@ def test_malformed_toml_and_missing_files_are_profile_errors(tmp_path):
         load_profile(tmp_path / "missing.toml")
     with pytest.raises(ProfileError, match="'pens'"):
         parse_profile(profile_to_toml(default_profile()).split("[[pens]]")[0])
+
+
+# ---------------------------------------------------------------------------------- what `profile show` prints
+
+REPO = Path(__file__).resolve().parents[1]
+SHIPPED_PROFILES = sorted([*REPO.glob("calibration/profiles/*.toml"), *REPO.glob("examples/profiles/*.toml")])
+ODD_TEXT = ['quote " and \'single\'', "back\\slash \\n not a newline", "tab\tnew\nline", "ünïcödé 笔 ✒️",
+            "del \x7f and nul \x00", "'''", '"""', "# not a comment", "[not] = a table"]
+
+
+def show(capsys, path: Path) -> str:
+    """What `strokebot profile show PATH` prints."""
+    with pytest.raises(SystemExit) as done:
+        main(["profile", "show", str(path)])
+    assert done.value.code == 0
+    return capsys.readouterr().out
+
+
+def test_there_are_shipped_profiles_of_every_dialect():
+    assert {load_profile(path).dialect for path in SHIPPED_PROFILES} == set(DIALECTS)
+
+
+@pytest.mark.parametrize("path", SHIPPED_PROFILES, ids=lambda path: path.name)
+def test_what_profile_show_prints_of_a_shipped_profile_reads_back_to_it(capsys, path):
+    assert parse_profile(show(capsys, path)) == load_profile(path)
+
+
+def odd_profiles() -> list[MachineProfile]:
+    """Profiles with values a hand-written TOML writer gets wrong: escapes, unicode, tiny floats, big numbers."""
+    shipped = {load_profile(path).dialect: load_profile(path) for path in SHIPPED_PROFILES}
+    servo, z, marlin, custom = shipped["grbl-servo"], shipped["grbl-z"], shipped["marlin-servo"], shipped["custom"]
+    pens = tuple(PenProfile(text, width, "#0a0b0c") for text, width in zip(ODD_TEXT, [0.05, 20, 0.1 + 0.2, 1 / 3]))
+    return [
+        *(dataclasses.replace(servo, name=text) for text in ODD_TEXT),
+        dataclasses.replace(servo, pens=pens),
+        dataclasses.replace(servo, pen_lift=dataclasses.replace(servo.pen_lift, down_s=100_000, dwell_s=1e-7)),
+        dataclasses.replace(servo, work_area=dataclasses.replace(servo.work_area, width_mm=5000, margin_mm=1e-7),
+                            motion=Motion(99_999.99999999999, 100_000, 1.0000000000000002)),
+        dataclasses.replace(z, pen_lift=dataclasses.replace(z.pen_lift, up_z_mm=499.99999999999994, down_z_mm=-1e-7)),
+        dataclasses.replace(marlin, pen_lift=dataclasses.replace(marlin.pen_lift, servo_index=15, up_angle=179.9)),
+        dataclasses.replace(custom, templates=dataclasses.replace(
+            custom.templates, header=('M117 say "hi" \\ (back\\slash)', "G4 P0 ; '''"),
+            pen_change=('M0 (pen "{pen}")', "M0 {pen}{pen}"))),
+    ]
+
+
+@pytest.mark.parametrize("profile", odd_profiles(), ids=lambda p: repr(p.name)[:24])
+def test_what_profile_show_prints_of_odd_values_reads_back_to_them(capsys, tmp_path, profile):
+    path = tmp_path / "odd.toml"
+    path.write_text(profile_to_toml(profile), encoding="utf-8")
+    assert load_profile(path) == profile
+    assert parse_profile(show(capsys, path)) == profile
+
+
+@settings(max_examples=60, deadline=None)
+@given(name=st.text(min_size=1).filter(str.strip), pen=st.text(min_size=1).filter(str.strip),
+       dwell_s=st.floats(0, 10), width_mm=st.floats(0.05, 20))
+def test_any_name_and_number_a_profile_takes_is_written_so_that_it_reads_back(name, pen, dwell_s, width_mm):
+    base = default_profile()
+    profile = dataclasses.replace(
+        base, name=name, pens=(PenProfile(pen, width_mm, "#123456"),),
+        pen_lift=dataclasses.replace(base.pen_lift, dwell_s=dwell_s),
+    )
+    assert parse_profile(profile_to_toml(profile)) == profile
