@@ -13,6 +13,7 @@ import signal
 import sys
 import time
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -24,9 +25,9 @@ from serial.tools import list_ports
 from calibration import MachineProfile, load_profile, profile_to_toml
 from gcode import ROTATIONS, PlanOptions, compute_stats
 from gcode.program_file import read_program_file
-from gcode.stats import drawn_mm
 from robot import (
     PROTOCOLS,
+    ConnectOptions,
     PtyPlotter,
     SimSettings,
     StreamError,
@@ -34,9 +35,9 @@ from robot import (
     StreamReport,
     simulator_for,
 )
-from robot.host.journal import Journal, default_journal_path, file_sha256, program_header, read_journal
+from robot.host.journal import Journal
 from robot.host.stopping import signal_of, stop_on_signals
-from strokebot import pipeline
+from strokebot import jobs, pipeline
 from strokebot.cli_options import MAX_SEED, MAX_STROKES, FiniteFloatRange
 from strokebot.cli_painter import painter
 from strokebot.files import (
@@ -319,7 +320,7 @@ def simulate(gcode_file: Path | None, out_file: Path | None, use_pty: bool, px_p
     simulator, problems = pipeline.simulate_program(lines, profile)
     if problems:
         raise StrokebotFailure(f"the plotter refused {len(problems)} line(s); first: {problems[0]}")
-    drawn = pipeline.DrawnStrokes.of(simulator)
+    drawn = jobs.DrawnStrokes.of(simulator)
     pens = pipeline.stroke_pens(drawn, lines, profile) if len(profile.pens) > 1 else None
     write_png_atomic(out_file, pipeline.render_drawing(drawn.strokes, profile, px_per_mm, pens=pens))
     click.echo(f"{len(simulator.executed_lines)} lines executed, {len(simulator.strokes)} strokes drawn -> {out_file}")
@@ -407,17 +408,18 @@ def send(gcode_file: Path | None, port: str, protocol: str | None, baud: int, jo
     if resume_path is not None:
         if journal_path is not None:
             raise click.UsageError("--journal and --resume do not go together: a resumed job writes to its journal")
-        journal, gcode_file, profile_path = _resumed_job(resume_path, gcode_file, profile_path)
+        resumed = jobs.resume_job(resume_path, gcode_file, profile_path)
+        journal, gcode_file, profile_path = resumed.journal, resumed.program, resumed.profile_path
     elif gcode_file is None:
         raise click.UsageError("send needs a G-code file, or --resume JOURNAL")
     profile = load_profile(profile_path)
     lines = _read_gcode(gcode_file)
-    pipeline.check_port(port)
-    connect = pipeline.ConnectOptions(unlock, reset_hold, on_notice=lambda say: click.echo(say, err=True))
+    jobs.check_port(port)
+    connect = ConnectOptions(unlock, reset_hold, on_notice=lambda say: click.echo(say, err=True))
     if check:  # the board's parse first (it lists every error, and nothing moves), then strokebot's own check
         try:
-            report = pipeline.check_on_board(lines, port, profile, baud=baud, progress=not quiet, protocol=protocol,
-                                             connect=connect)
+            report = jobs.check_on_board(lines, port, profile, baud=baud, progress=not quiet, protocol=protocol,
+                                         connect=connect)
         except StreamInterrupted as exc:
             click.echo("stopped: the check mode is left, nothing moved", err=True)
             raise _interrupted(exc.signum) from None
@@ -425,16 +427,15 @@ def send(gcode_file: Path | None, port: str, protocol: str | None, baud: int, jo
             click.echo(f"line {e['line_no']} ({e['line']}): error:{e['code']} {e['meaning']}", err=True)
         if not report.ok:
             errors = len(report.errors)
-            _fail_on_stream_errors(report, f" ({errors} error{'s' * (errors != 1)} in {len(lines)} lines checked; "
-                                           "nothing moved)")
-        _warn(pipeline.plan_stream(lines, None, profile).warnings)
+            jobs.raise_for_report(report, f" ({errors} error{'s' * (errors != 1)} in {len(lines)} lines checked; "
+                                          "nothing moved)")
+        _warn(jobs.plan_stream(lines, None, profile).warnings)
         click.echo(f"checked {len(lines)} lines: no errors")
         return
-    checked = pipeline.plan_stream(lines, journal if resume_path is not None else None, profile)
+    checked = jobs.plan_stream(lines, journal if resume_path is not None else None, profile)
     _warn(checked.warnings)
     if resume_path is None:
-        header = program_header(gcode_file, profile_path)
-        journal = Journal.create(journal_path or default_journal_path(gcode_file), header)
+        journal = jobs.new_journal(gcode_file, profile_path, journal_path)
     estimate = compute_stats(lines, profile)
     if journal.acknowledged:
         start = checked.resume.start_line
@@ -447,73 +448,23 @@ def send(gcode_file: Path | None, port: str, protocol: str | None, baud: int, jo
     report, _ = _stream_job(lines, port, profile, journal, checked, baud=baud, progress=not quiet, protocol=protocol,
                             connect=connect)
     if not report.ok:
-        _fail_on_stream_errors(report, f"; {_job_summary(lines, journal, profile, port)}")
+        jobs.raise_for_report(report, f"; {jobs.job_summary(lines, journal, profile, port)}")
     skipped = f" ({report.lines_skipped} with nothing to send)" if report.lines_skipped else ""
     click.echo(f"sent {report.lines_sent} lines, {report.lines_acknowledged} acknowledged{skipped} in "
                f"{report.seconds:.1f} s")
 
 
-def _resumed_job(
-    resume_path: Path, gcode_file: Path | None, profile_path: Path | None
-) -> tuple[Journal, Path, Path | None]:
-    """The journal to go on with, the G-code file it names (unchanged since), and the profile to use."""
-    state = read_journal(resume_path)
-    program = Path(state.header.program)
-    if gcode_file is not None and gcode_file.resolve() != program.resolve():
-        raise StrokebotFailure(f"the journal {resume_path} is for {program}, not {gcode_file}")
-    try:
-        changed = file_sha256(program) != state.header.sha256
-    except OSError as exc:
-        raise StrokebotFailure(f"cannot read {program}, the G-code file of the journal {resume_path}: "
-                               f"{exc.strerror or exc}") from None
-    if changed:
-        raise StrokebotFailure(f"{program} has changed since the journal {resume_path} was written; "
-                               "cannot resume (send it again from the start)")
-    profile = profile_path if profile_path is not None else state.header.profile
-    program_lines = len(_read_gcode(program))  # the journal's line numbers are checked against it
-    return Journal.reopen(resume_path, program_lines), program, Path(profile) if profile is not None else None
-
-
-def _job_summary(lines: list[str], journal: Journal, profile, port: str) -> str:
-    """How far the job got, and how to go on: ``--resume`` only when the journal on disk has acknowledged lines.
-
-    The simulated plotter of ``--port sim`` is gone with the command, so there is nothing to resume on it.
-    """
-    done = journal.acknowledged
-    drawn, total = drawn_mm(lines, done, profile), drawn_mm(lines, range(1, len(lines) + 1), profile)
-    summary = f"{len(done)} of {len(lines)} lines acknowledged, {drawn:.0f} of {total:.0f} mm drawn; "
-    if port == pipeline.SIM_PORT:
-        summary += "the simulated plotter is gone with this run: nothing to resume on it"
-    elif done and journal.path.is_file():
-        summary += f"go on with: strokebot send --resume {journal.path} --port {port}"
-    else:
-        summary += f"nothing to resume: send it again with: strokebot send {journal.header.program} --port {port}"
-    if journal.write_error is not None:
-        why = journal.write_error.strerror or journal.write_error
-        summary += (f" (the journal could not be written: {why}; it may be behind the plotter, so check where "
-                    "the drawing stopped before going on)")
-    return summary
-
-
 def _stream_job(
-    lines: list[str], port: str, profile: MachineProfile, journal: Journal, checked: pipeline.StreamPlan, baud: int,
-    progress: bool, protocol: str | None = None, connect: pipeline.ConnectOptions = pipeline.ConnectOptions(),
-) -> tuple[StreamReport, pipeline.DrawnStrokes | None]:
-    """Stream a job, recording it in ``journal``; a stop or a failure ends in one line with how far it got."""
-    with journal:
-        try:
-            return pipeline.send_program(lines, port, profile, baud=baud, progress=progress, on_pause=_ask_for_pen,
-                                         protocol=protocol, journal=journal, checked=checked, connect=connect)
-        except StreamInterrupted as exc:
-            click.echo(f"stopped: the pen is up; {_job_summary(lines, journal, profile, port)}", err=True)
-            raise _interrupted(exc.signum) from None
-        except StreamError as exc:
-            raise StrokebotFailure(f"{_one_line(exc)}; {_job_summary(lines, journal, profile, port)}") from None
-        except Exception as exc:  # the streamer stopped the machine for it (its report says what was done)
-            if getattr(exc, "report", None) is None:
-                raise
-            summary = _job_summary(lines, journal, profile, port)
-            raise StrokebotFailure(f"{_one_line(exc)}; stopped: the pen is up; {summary}") from None
+    lines: list[str], port: str, profile: MachineProfile, journal: Journal, checked: jobs.StreamPlan, baud: int,
+    progress: bool, protocol: str | None = None, connect: ConnectOptions = ConnectOptions(),
+) -> tuple[StreamReport, jobs.DrawnStrokes | None]:
+    """jobs.stream_job with pen changes confirmed at the terminal; a stop says on stderr how far it got."""
+    try:
+        return jobs.stream_job(lines, port, profile, journal, checked, baud=baud, progress=progress,
+                               on_pause=_ask_for_pen, protocol=protocol, connect=connect)
+    except jobs.JobInterrupted as exc:
+        click.echo(f"stopped: the pen is up; {exc.summary}", err=True)
+        raise _interrupted(exc.signum) from None
 
 
 def _interrupted(signum: int) -> click.exceptions.Abort:
@@ -537,21 +488,11 @@ def _ask_for_pen(message: str) -> None:
                  prompt_suffix=" ", err=True)
 
 
-def _fail_on_stream_errors(report, summary: str = "") -> None:
-    if report.errors:
-        e = report.errors[0]
-        code = f"error:{e['code']} " if isinstance(e["code"], int) else ""  # GRBL's number; Marlin says it in words
-        where = f"line {e['line_no']}" if e["line_no"] is not None else "a line of the resume preamble"
-        raise StrokebotFailure(f"plotter rejected {where} ({e['line']}): {code}{e['meaning']}{summary}")
-    if report.alarm:
-        raise StrokebotFailure(f"plotter raised {report.alarm}{summary}")
-
-
 @cli.command()
 @click.argument("image", type=click.Path(path_type=Path))
 @click.option("-o", "--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="Directory for every output file.")
-@click.option("--port", default=pipeline.SIM_PORT, show_default=True,
+@click.option("--port", default=jobs.SIM_PORT, show_default=True,
               help="Where to send the drawing: a serial device, a pyserial URL, or 'sim'.")
 @click.option("--baud", type=int, default=115200, show_default=True, callback=_check_baud,
               help="Baud rate, a standard serial rate (GRBL: 115200; Marlin often 250000).")
@@ -576,7 +517,7 @@ def draw(image: Path, out_dir: Path, port: str, baud: int, profile_path: Path | 
                                f"{_pens_phrase(profile)}: leave out --paint to fit with its pens, or use "
                                f"`strokebot fit --paint` for an SVG to paint elsewhere")
     check_output_dir(out_dir, DRAW_OUTPUTS)
-    pipeline.check_port(port)
+    jobs.check_port(port)
     from strokebot import fitting  # torch, 2 s: loaded only when a fit runs
 
     options = _fit_options_from(kwargs)
@@ -586,12 +527,12 @@ def draw(image: Path, out_dir: Path, port: str, baud: int, profile_path: Path | 
     gcode_file = out_dir / "drawing.gcode"
     write_text_atomic(gcode_file, "\n".join(planned.lines) + "\n")
 
-    checked = pipeline.plan_stream(planned.lines, None, profile)
+    checked = jobs.plan_stream(planned.lines, None, profile)
     _warn(checked.warnings)
-    journal = Journal.create(default_journal_path(gcode_file), program_header(gcode_file, profile_path))
+    journal = jobs.new_journal(gcode_file, profile_path)
     report, drawn = _stream_job(planned.lines, port, profile, journal, checked, baud=baud, progress=options.progress)
     if drawn is None:  # a real plotter: show what it was asked to draw
-        drawn = pipeline.DrawnStrokes.of(pipeline.simulate_program(planned.lines, profile)[0])
+        drawn = jobs.DrawnStrokes.of(pipeline.simulate_program(planned.lines, profile)[0])
     pens = pipeline.stroke_pens(drawn, planned.lines, profile) if len(profile.pens) > 1 else None
     px_per_mm = pipeline.SIM_SUPERSAMPLE / run.mm_per_px
     drawing = pipeline.render_drawing(drawn.strokes, profile, px_per_mm, planned.placement.page_rect_mm, pens)
@@ -611,7 +552,7 @@ def draw(image: Path, out_dir: Path, port: str, baud: int, profile_path: Path | 
         "fidelity_ssim": round(fidelity, 4),
     })
     if not report.ok:
-        _fail_on_stream_errors(report, f"; {_job_summary(planned.lines, journal, profile, port)}")
+        jobs.raise_for_report(report, f"; {jobs.job_summary(planned.lines, journal, profile, port)}")
     click.echo(caption)
     click.echo(f"wrote {out_dir}/preview.png and the rest of the outputs")
 
@@ -668,7 +609,7 @@ def main(argv: list[str] | None = None) -> None:
         except click.ClickException as exc:
             click.echo(f"strokebot: error: {exc.format_message()}", err=True)
             code = EXIT_USER_ERROR
-        except (StrokebotFailure, StreamError, ValueError, OSError) as exc:
+        except (StrokebotFailure, jobs.JobError, StreamError, ValueError, OSError) as exc:
             click.echo(f"strokebot: error: {_one_line(exc)}", err=True)
             code = EXIT_USER_ERROR
     sys.exit(code if isinstance(code, int) else 0)

@@ -13,9 +13,9 @@ from gcode.dialects import dialect_for, flavour_for
 from gcode.reader import GcodeInterpreter, Move
 from gcode.stats import drawn_mm
 from robot import Faults, PtyPlotter, SimSettings, StreamError, StreamInterrupted, clean_line, simulator_for
-from robot.host.journal import Journal, JournalHeader, read_journal
 from robot.firmware.marlin_protocol import command_of, marlin_code
-from strokebot.pipeline import resume_plan, send_program
+from robot.host.journal import Journal, JournalHeader, read_journal
+from strokebot.jobs import resume_plan, send_program
 
 TIMEOUT_S = 5.0
 MARLIN = load_profile(Path(__file__).resolve().parent.parent / "examples" / "profiles" / "a4_marlin_servo.toml")

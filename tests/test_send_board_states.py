@@ -13,10 +13,19 @@ import pytest
 import serial
 
 from calibration import default_profile
-from robot import GrblSimulator, GrblStreamer, PtyPlotter, SimSettings, StreamError, StreamInterrupted, clean_line
-from robot.host.journal import Journal, program_header, read_journal
+from robot import (
+    ConnectOptions,
+    GrblSimulator,
+    GrblStreamer,
+    PtyPlotter,
+    SimSettings,
+    StreamError,
+    StreamInterrupted,
+    clean_line,
+)
 from robot.boards.sim_url import NAMED_SIMULATORS
-from strokebot import pipeline
+from robot.host.journal import Journal, program_header, read_journal
+from strokebot import jobs
 from strokebot.cli import main
 
 STROKEBOT = [sys.executable, "-c", "from strokebot.cli import main; main()"]
@@ -341,17 +350,16 @@ def test_send_check_on_marlin_is_one_line(tmp_path, run_cli):
 
 def test_a_resumed_job_s_errors_and_alarms_name_the_program_s_own_lines(tmp_path):
     lines, journal = half_done_job(tmp_path, 20)
-    preamble = len(pipeline.resume_plan(lines, journal, default_profile()).lines) - (len(lines) - 20)
+    preamble = len(jobs.resume_plan(lines, journal, default_profile()).lines) - (len(lines) - 20)
     with journal:
-        report, _ = pipeline.send_program(lines, f"sim://?error_on_line={preamble + 3}", default_profile(),
-                                          progress=False, journal=journal)
+        report, _ = jobs.send_program(lines, f"sim://?error_on_line={preamble + 3}", default_profile(),
+                                      progress=False, journal=journal)
     assert report.errors[0]["line_no"] == 23 and report.errors[0]["line"] == lines[22]
     lines, journal = half_done_job(tmp_path, 20)
     lines[24] = "G1 X900.000 Y10.000"
     with journal:
-        report, _ = pipeline.send_program(lines, "sim://?homing=1&soft_limits=1", default_profile(),
-                                          progress=False, journal=journal,
-                                          connect=pipeline.ConnectOptions(unlock=True))
+        report, _ = jobs.send_program(lines, "sim://?homing=1&soft_limits=1", default_profile(),
+                                      progress=False, journal=journal, connect=ConnectOptions(unlock=True))
     assert report.alarm.startswith("ALARM:2 at line 25: G1 X900.000 Y10.000")
 
 
@@ -365,8 +373,8 @@ class StuckAfterTwo(GrblSimulator):
 def test_an_error_in_the_resume_preamble_says_so(tmp_path, capsys):
     lines, journal = half_done_job(tmp_path, 20)
     with journal:
-        report, _ = pipeline.send_program(lines, "sim://?error_on_line=2", default_profile(), progress=False,
-                                          journal=journal)
+        report, _ = jobs.send_program(lines, "sim://?error_on_line=2", default_profile(), progress=False,
+                                      journal=journal)
     assert report.errors[0]["line_no"] is None and report.errors[0]["line"] == "G90"
     with pytest.raises(SystemExit) as exit_info:
         main(["send", "--resume", str(journal.path), "--port", "sim://?error_on_line=2", "--quiet"])

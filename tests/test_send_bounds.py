@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from calibration import ProfileError, default_profile, parse_profile, profile_to_toml
-from robot.host.journal import read_journal
 from robot.boards.sim_url import NAMED_SIMULATORS
+from robot.host.journal import read_journal
 from strokebot.cli import main
 
 LASER = Path(__file__).resolve().parent.parent / "examples" / "profiles" / "custom_grbl_laser.toml"

@@ -15,8 +15,8 @@ import pytest
 from calibration import default_profile
 from gcode.dialects import dialect_for
 from robot import GrblSimulator, GrblStreamer, PtyPlotter, StreamInterrupted, clean_line
-from robot.host.journal import Journal, read_journal
 from robot.boards.sim_url import NAMED_SIMULATORS
+from robot.host.journal import Journal, read_journal
 from strokebot.cli import main
 from test_cli_send import LINES, gcode, program  # noqa: F401  (gcode is a fixture: one test program for both files)
 

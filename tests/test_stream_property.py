@@ -18,13 +18,12 @@ import pytest
 
 from calibration import default_profile, load_profile
 from gcode.dialects import dialect_for
-from robot import StreamError, StreamInterrupted
-from robot.host.journal import Journal, JournalHeader, read_journal
+from robot import StreamError, StreamInterrupted, clean_line
 from robot.boards.sim_url import NAMED_SIMULATORS
-from robot.host.stopping import stop_on_signals
-from strokebot.pipeline import resume_plan, send_program
-from robot import clean_line
 from robot.firmware.marlin_protocol import command_of, marlin_code
+from robot.host.journal import Journal, JournalHeader, read_journal
+from robot.host.stopping import stop_on_signals
+from strokebot.jobs import resume_plan, send_program
 from tests.test_robot_resume import drawing_lines
 
 MARLIN_PATH = Path(__file__).resolve().parent.parent / "examples" / "profiles" / "a4_marlin_servo.toml"

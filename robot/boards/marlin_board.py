@@ -28,8 +28,8 @@ from calibration import MachineProfile
 from gcode.dialects import flavour_for
 from gcode.reader import Event, Flavour, GcodeError, ModalState, Pause
 from robot.boards.board import SYNC, BoardSimulator
-from robot.firmware.marlin_protocol import MAX_CMD_SIZE, checksum, command_of, command_word
 from robot.boards.planner import Segment
+from robot.firmware.marlin_protocol import MAX_CMD_SIZE, checksum, command_of, command_word
 
 BANNER = b"start\necho:Marlin 2.1.2 (strokebot simulator)\n"
 KEEPALIVE_S = 2.0  # Marlin's default host keepalive interval (M113), in machine seconds

@@ -6,9 +6,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from calibration import MachineProfile
+from robot.host.grbl_streamer import GrblStreamer
 from robot.host.marlin_streamer import MarlinStreamer
 from robot.host.stream_base import Streamer
-from robot.host.grbl_streamer import GrblStreamer
 
 PROTOCOLS = ("grbl-counting", "grbl-send-response", "marlin")
 
