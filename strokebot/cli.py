@@ -581,7 +581,7 @@ def profile() -> None:
 @profile.command("show")
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path), required=False)
 def profile_show(file: Path | None) -> None:
-    """Print the profile in FILE (default: the built-in one) as TOML, after checking it.
+    """Print the profile in FILE (default: the built-in one) as TOML, after checking it; it reads back the same.
 
     \b
     Example:

@@ -12,7 +12,8 @@ from pygcode import Line
 from calibration import default_profile
 from conftest import gray
 from robot.host.journal import Journal, program_header, read_journal
-from strokebot.cli import _job_summary, main
+from strokebot.cli import main
+from strokebot.jobs import job_summary
 
 OUTPUTS = ["strokes.svg", "render.png", "fit.json", "drawing.gcode", "drawing.gcode.journal", "sim.png", "preview.png",
            "report.json"]
@@ -181,11 +182,11 @@ def test_resume_is_suggested_only_for_a_journal_with_acknowledged_lines_on_a_rea
     program.write_text("\n".join(lines) + "\n")
     journal = Journal.create(tmp_path / "drawing.gcode.journal", program_header(program, None))
     profile = default_profile()
-    assert _job_summary(lines, journal, profile, "/dev/ttyUSB0").endswith(
+    assert job_summary(lines, journal, profile, "/dev/ttyUSB0").endswith(
         f"nothing to resume: send it again with: strokebot send {program} --port /dev/ttyUSB0")
     with journal:
         journal.acknowledge(1)
-    assert _job_summary(lines, journal, profile, "/dev/ttyUSB0").endswith(
+    assert job_summary(lines, journal, profile, "/dev/ttyUSB0").endswith(
         f"go on with: strokebot send --resume {journal.path} --port /dev/ttyUSB0")
-    assert _job_summary(lines, journal, profile, "sim").endswith("the simulated plotter is gone with this run: "
-                                                                 "nothing to resume on it")
+    assert job_summary(lines, journal, profile, "sim").endswith("the simulated plotter is gone with this run: "
+                                                                "nothing to resume on it")

@@ -8,7 +8,7 @@ from calibration import default_profile
 from robot.boards.board import SimSettings
 from robot.boards.grbl_board import GrblSimulator
 from robot.boards.grbl_eeprom import GrblEeprom
-from robot.boards.grbl_replies import BANNER
+from robot.boards.grbl_replies import GRBL_BANNER
 from robot.firmware.grbl_status import parse_status
 
 LOCKED = "[MSG:'$H'|'$X' to unlock]"
@@ -57,7 +57,7 @@ def test_leaving_check_mode_resets_the_board_and_forgets_the_checked_modes():
     sim = board()
     send(sim, "$C", "G20", "G91", "F500")
     assert send(sim, "$G") == ["[GC:G0 G54 G17 G20 G91 G94 M5 M9 T0 F12700 S0]", "ok"]
-    assert sim.receive(b"$C\n") == b"[MSG:Disabled]\r\nok\r\n" + BANNER
+    assert sim.receive(b"$C\n") == b"[MSG:Disabled]\r\nok\r\n" + GRBL_BANNER
     assert sim.state == "Idle"
     assert send(sim, "$G") == ["[GC:G0 G54 G17 G21 G90 G94 M5 M9 T0 F0 S0]", "ok"]
     assert send(sim, "G0 X3") == ["ok"]
@@ -79,7 +79,7 @@ def test_check_mode_ignores_feed_hold_and_a_soft_reset_leaves_it_without_a_messa
     send(sim, "$C")
     assert sim.receive(b"!") == b""
     assert sim.state == "Check"
-    assert sim.receive(b"\x18") == BANNER
+    assert sim.receive(b"\x18") == GRBL_BANNER
     assert sim.state == "Idle"
 
 
@@ -102,16 +102,16 @@ def test_soft_limits_need_homing_as_in_grbl():
 
 def test_with_homing_on_the_board_powers_up_in_alarm_and_locks_out_gcode():
     sim = board(SimSettings(homing=True))
-    assert sim.banner() == BANNER + LOCKED.encode() + b"\r\n"
+    assert sim.banner() == GRBL_BANNER + LOCKED.encode() + b"\r\n"
     assert sim.state == "Alarm"
     assert status(sim).startswith("<Alarm|")
     assert send(sim, "G0 X5") == ["error:9"]
     assert send(sim, "", "$$")[0] == "ok"  # empty lines and settings are answered in Alarm
-    assert sim.receive(b"\x18") == BANNER + LOCKED.encode() + b"\r\n"  # each reset says it again
+    assert sim.receive(b"\x18") == GRBL_BANNER + LOCKED.encode() + b"\r\n"  # each reset says it again
     assert send(sim, "$X") == ["[MSG:Caution: Unlocked]", "ok"]
     assert sim.state == "Idle"
     assert send(sim, "G0 X5") == ["ok"]
-    assert sim.receive(b"\x18") == BANNER  # unlocked, a reset keeps it so
+    assert sim.receive(b"\x18") == GRBL_BANNER  # unlocked, a reset keeps it so
 
 
 def test_homing_travels_to_the_machine_origin_clears_the_alarm_and_is_answered_when_done():
@@ -240,7 +240,7 @@ def test_startup_lines_are_stored_listed_and_run_after_every_reset():
     assert sim.position[0] == 25.4
     assert send(sim, "$N") == ["$N0=G20", "$N1=G91G0X1", "ok"]
     assert send(sim, "$N0=G99") == ["error:20"]
-    assert sim.receive(b"\x18") == BANNER
+    assert sim.receive(b"\x18") == GRBL_BANNER
     assert send(sim, "$G") == [">G20:ok", ">G91G0X1:ok", "[GC:G0 G54 G17 G20 G91 G94 M5 M9 T0 F0 S0]", "ok"]
     assert sim.position[0] == pytest.approx(50.8)
     assert sim.executed_lines == []  # startup lines and '$' commands are not lines of the program
@@ -250,7 +250,7 @@ def test_startup_lines_are_stored_only_when_idle_and_not_run_in_alarm():
     sim = board(SimSettings(homing=True))
     assert send(sim, "$N0=G20") == ["error:8"]
     sim.eeprom.startup_lines[0] = "G20"
-    assert sim.receive(b"\x18") == BANNER + LOCKED.encode() + b"\r\n"  # no startup lines in Alarm
+    assert sim.receive(b"\x18") == GRBL_BANNER + LOCKED.encode() + b"\r\n"  # no startup lines in Alarm
     assert send(sim, "$H") == [">G20:ok", "ok"]  # ... but after homing
 
 
@@ -305,7 +305,7 @@ def test_settings_survive_a_reset_and_a_power_cycle_that_keeps_the_eeprom():
     sim.receive(b"\x18")
     assert "$22=1" in send(sim, "$$")
     again = board(eeprom=sim.eeprom)
-    assert again.banner() == BANNER + LOCKED.encode() + b"\r\n"
+    assert again.banner() == GRBL_BANNER + LOCKED.encode() + b"\r\n"
     assert board().eeprom == GrblEeprom.factory(default_profile(), SimSettings())
 
 
@@ -314,13 +314,13 @@ def test_a_blank_eeprom_is_error_7_and_gets_the_defaults_printed_before_the_bann
     lines = sim.banner().decode().split("\r\n")
     assert lines[0] == "error:7" and lines[1] == "$0=10" and lines[-3:] == ["", "Grbl 1.1h ['$' for help]", ""]
     assert lines[1:-3] == send(sim, "$$")[:-1]
-    assert board(eeprom=sim.eeprom).banner() == BANNER
+    assert board(eeprom=sim.eeprom).banner() == GRBL_BANNER
 
 
 def test_restoring_defaults_resets_the_board():
     sim = board()
     send(sim, "$1=100", "$N0=G20", "$I=X")
-    assert sim.receive(b"$RST=$\n") == b"[MSG:Restoring defaults]\r\nok\r\n" + BANNER + b">G20:ok\r\n"
+    assert sim.receive(b"$RST=$\n") == b"[MSG:Restoring defaults]\r\nok\r\n" + GRBL_BANNER + b">G20:ok\r\n"
     assert send(sim, "$$")[1] == "$1=25"
     sim.receive(b"$RST=*\n")
     assert send(sim, "$N", "$I") == ["$N0=", "$N1=", "ok", "[VER:1.1h.20190825:]", "[OPT:V,15,128]", "ok"]
@@ -333,7 +333,7 @@ def test_sleep_answers_then_sleeps_until_a_reset_that_leaves_it_in_alarm():
     assert sim.state == "Sleep" and not sim.pen_down
     assert send(sim, "G0 X1") == []  # nothing is read while asleep
     assert status(sim).startswith("<Sleep|MPos:0.000,0.000,0.000|FS:0,0")
-    assert sim.receive(b"\x18") == BANNER + LOCKED.encode() + b"\r\n"
+    assert sim.receive(b"\x18") == GRBL_BANNER + LOCKED.encode() + b"\r\n"
     assert sim.state == "Alarm"
 
 

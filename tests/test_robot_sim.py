@@ -11,7 +11,7 @@ from calibration import default_profile
 from gcode.stats import compute_stats, junction_speed, move_seconds
 from robot.boards.board import SimSettings
 from robot.boards.grbl_board import GrblSimulator
-from robot.boards.grbl_replies import BANNER
+from robot.boards.grbl_replies import GRBL_BANNER
 
 PROGRAM = [
     "G21",
@@ -146,7 +146,7 @@ def test_soft_limit_alarm_locks_out_gcode_until_unlocked():
     assert send(sim, "G0 X5") == []
     assert sim.receive(b"?") == b""
     # The reset lets the line that hit the limit return: it is answered ok, then GRBL starts again.
-    assert sim.receive(b"\x18") == b"ok\r\n" + BANNER + b"[MSG:'$H'|'$X' to unlock]\r\n"
+    assert sim.receive(b"\x18") == b"ok\r\n" + GRBL_BANNER + b"[MSG:'$H'|'$X' to unlock]\r\n"
     assert sim.state == "Alarm"
     assert send(sim, "G0 X5") == ["error:9"]
     assert send(sim, "$X") == ["[MSG:Caution: Unlocked]", "ok"]
@@ -163,7 +163,7 @@ def test_soft_limits_are_off_unless_asked_for_as_on_a_new_grbl(sim):
 def test_soft_reset_resends_banner_lifts_pen_and_drops_the_partial_line(sim):
     send(sim, "G0 X3 Y4", "M3 S1000", "G1 X8 F500")
     assert sim.pen_down
-    assert sim.receive(b"G1 X9\x18") == BANNER
+    assert sim.receive(b"G1 X9\x18") == GRBL_BANNER
     assert not sim.pen_down
     assert sim.state == "Idle"
     assert sim.receive(b"\n") == b"ok\r\n"  # the half line before the reset is gone
@@ -425,7 +425,7 @@ def test_a_reset_in_motion_stops_dead_and_raises_alarm_3():
     send(sim, "M3 S1000", "G1 X100 F6000", "G1 X0")
     clock.now = MOVE_S / 2
     answer = sim.receive(b"\x18")
-    assert answer == b"ALARM:3\r\n" + BANNER + b"[MSG:'$H'|'$X' to unlock]\r\n"
+    assert answer == b"ALARM:3\r\n" + GRBL_BANNER + b"[MSG:'$H'|'$X' to unlock]\r\n"
     assert sim.state == "Alarm" and not sim.pen_down
     assert sim.position == pytest.approx((50.0, 0.0, 0.0))
     assert len(sim.strokes) == 1 and sim.strokes[0][0] == (0.0, 0.0)

@@ -47,7 +47,7 @@ from gcode.reader import Event, GcodeError, GcodeInterpreter, ModalState, Move, 
 from robot.boards.board import SYNC, BoardSimulator, SimSettings, Step
 from robot.boards.faults import Faults
 from robot.boards.grbl_eeprom import STARTUP_LINES, GrblEeprom
-from robot.boards.grbl_replies import BANNER, MSG_LOCKED, MSG_PROGRAM_END, MSG_RESET_TO_CONTINUE, OK, error_reply
+from robot.boards.grbl_replies import GRBL_BANNER, MSG_LOCKED, MSG_PROGRAM_END, MSG_RESET_TO_CONTINUE, OK, error_reply
 from robot.boards.grbl_status_report import GrblStatusReport
 from robot.boards.grbl_system_commands import GrblSystemCommands
 from robot.firmware.grbl_codes import (
@@ -118,7 +118,7 @@ class GrblSimulator(GrblSystemCommands, GrblStatusReport, BoardSimulator):
         self._jogging = False
         self._sleeping = False
         self._reset_parser()
-        self._boot = restored + BANNER + (MSG_LOCKED if self._alarm else b"")
+        self._boot = restored + GRBL_BANNER + (MSG_LOCKED if self._alarm else b"")
         if not self._alarm:
             self._queue_startup_lines()
 
@@ -218,7 +218,7 @@ class GrblSimulator(GrblSystemCommands, GrblStatusReport, BoardSimulator):
         self._reset_parser()
         if alarm:
             self._emit(b"ALARM:%d\r\n" % alarm)
-        self._emit(interrupted + BANNER)
+        self._emit(interrupted + GRBL_BANNER)
         if self._alarm:
             self._emit(MSG_LOCKED)
         else:

@@ -7,7 +7,7 @@ import struct
 
 GRBL_VERSION = "1.1h"
 GRBL_BUILD = "20190825"
-BANNER = b"\r\nGrbl 1.1h ['$' for help]\r\n"
+GRBL_BANNER = b"\r\nGrbl 1.1h ['$' for help]\r\n"
 HELP = b"[HLP:$$ $# $G $I $N $x=val $Nx=line $J=line $SLP $C $X $H ~ ! ? ctrl-x]\r\n"
 BUILD_OPTIONS = "V"  # report.c's [OPT:] letters for config.h as shipped: VARIABLE_SPINDLE, nothing else
 OK = b"ok\r\n"

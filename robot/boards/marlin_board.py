@@ -31,7 +31,7 @@ from robot.boards.board import SYNC, BoardSimulator
 from robot.boards.planner import Segment
 from robot.firmware.marlin_protocol import MAX_CMD_SIZE, checksum, command_of, command_word
 
-BANNER = b"start\necho:Marlin 2.1.2 (strokebot simulator)\n"
+MARLIN_BANNER = b"start\necho:Marlin 2.1.2 (strokebot simulator)\n"
 KEEPALIVE_S = 2.0  # Marlin's default host keepalive interval (M113), in machine seconds
 
 ERR_LINE_NUMBER = "Line Number is not Last Line Number+1, Last Line: "
@@ -69,7 +69,7 @@ class MarlinSimulator(BoardSimulator):
         self._busy_next_t: float | None = None  # clock time of the next keepalive
 
     def banner(self) -> bytes:
-        return BANNER
+        return MARLIN_BANNER
 
     # ------------------------------------------------------------------------------------- arrival
 
