@@ -1,8 +1,10 @@
 """A job on a plotter: checked, streamed, recorded in its journal, and resumed from it after a stop.
 
-Each step takes and returns plain values and raises :class:`JobError` (one line: why, and how far the job
-got) or :class:`JobInterrupted`; the CLI only parses options, calls these and prints. ``port`` is a serial
-device, a pyserial URL (``sim://...``), or ``"sim"``: a simulated board on a pseudo-terminal in this process.
+Each step takes and returns plain values; the CLI only parses options, calls these and prints. The job
+steps (:func:`resume_job`, :func:`stream_job`, :func:`raise_for_report`) raise :class:`JobError`, one line
+with why and how far the job got, or :class:`JobInterrupted`; the stream steps under them
+(:func:`send_program`, :func:`check_on_board`) raise what the streamer raises. ``port`` is a serial device,
+a pyserial URL (``sim://...``), or ``"sim"``: a simulated board on a pseudo-terminal in this process.
 """
 
 from __future__ import annotations
