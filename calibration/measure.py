@@ -1,0 +1,189 @@
+"""Measure a drawn calibration sheet: where its crosses really are, in a frame the machine did not draw.
+
+Two frames: a flatbed scan at a known resolution (``scan_reference``: the scanner's pixel grid is the
+ruler), or a photo that also shows the printed reference board (``photo_reference``: the board's
+homography is the ruler). In both the sheet lies somewhere on the glass or table: its rotation and
+position there are fitted with the affine map and then discarded, since they say nothing about the
+machine. What remains (scale per axis, skew), and backlash, pen width and tone, belong to the machine.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from calibration.board import find_board
+from calibration.fit_affine import AffineFit, fit_affine
+from calibration.locate import Straightened, cross_centre, fit_line, mean_in, profile_across, straighten
+from calibration.markers import MeasureError, find_sheet
+from calibration.pattern import CalibrationPattern, axis_signs, machine_to_page
+
+BLUR_LIMIT_MM = 0.5  # a line spread wider than this (one standard deviation) hides pen width and backlash
+MIN_CROSS_SHARE = 0.6  # at least this share of the crosses must be found
+
+
+@dataclass(frozen=True, eq=False)
+class Reference:
+    """How image pixels become mm in a frame the machine did not draw: "scan" (dpi) or "photo" (board)."""
+
+    mode: str
+    image_to_mm: np.ndarray  # 3x3 homography (a scale for a scan)
+    detail: str  # what the frame is, for the table
+
+    def to_mm(self, px: np.ndarray) -> np.ndarray:
+        return cv2.perspectiveTransform(np.asarray(px, np.float64).reshape(-1, 1, 2), self.image_to_mm).reshape(-1, 2)
+
+
+def scan_reference(dpi: float) -> Reference:
+    """A flatbed scan: ``dpi`` pixels to the inch, the same in both directions."""
+    s = 25.4 / dpi
+    return Reference("scan", np.diag([s, s, 1.0]), f"scan at {dpi:g} dpi")
+
+
+def photo_reference(gray: np.ndarray) -> Reference:
+    """A photo showing the printed reference board: its corners give image px -> board mm."""
+    board = find_board(gray)
+    return Reference("photo", board.image_to_mm, f"photo, board homography from {board.corners} corners "
+                                                 f"({board.rms_px:.2f} px rms)")
+
+
+@dataclass(frozen=True, eq=False)
+class Measurement:
+    """Everything measured on one sheet; lengths in mm as drawn, machine axes."""
+
+    mode: str
+    reference: str
+    fit: AffineFit
+    nominal_mm: np.ndarray  # (n, 2) machine mm of the crosses found
+    crosses_total: int
+    backlash_mm: dict[str, float]  # "x", "y"
+    backlash_sigma_mm: dict[str, float]
+    pen_width_mm: float
+    pen_width_sigma_mm: float
+    blur_mm: float
+    solid_darkness: float
+    tone_densities: tuple[float, ...]
+    tone_darkness: tuple[float, ...]
+    page: Straightened
+    pattern: CalibrationPattern
+
+
+def measure(gray: np.ndarray, pattern: CalibrationPattern, reference: Reference, name: str = "the picture") -> Measurement:
+    """Locate the sheet, its crosses, backlash pairs, comb and tone patches in ``gray`` (uint8) and fit them."""
+    area = pattern.work_area
+    pen = pattern.pen_width_mm
+    frame = find_sheet(gray, pattern, name)
+    patch_mm = max(p.rect_mm[2] - p.rect_mm[0] for p in (*pattern.tone, pattern.solid))
+    page = straighten(gray, frame, area, patch_mm + 4.0)
+    signs = axis_signs(area)
+
+    def to_q(page_mm: np.ndarray) -> np.ndarray:
+        """Page mm on the straightened sheet -> reference mm, axes turned the machine's way."""
+        return reference.to_mm(frame.to_image(page_mm)) * signs
+
+    solid = mean_in(page, _inner_page_rect(pattern, pattern.solid.rect_mm), np.median)
+    if solid < 0.2:
+        raise MeasureError(f"the ink in {name} is hardly darker than the paper (solid patch {solid:.2f} dark): "
+                           "light the sheet evenly, without glare, and expose for the paper")
+
+    found, nominal = [], []
+    weights = []
+    for cross in pattern.crosses:
+        centre = machine_to_page(area, cross.centre_mm)
+        hook = cross.strokes[0][0, 1] - cross.strokes[0][1, 1]
+        result = cross_centre(page, centre, cross.arm_mm, abs(hook), pen)
+        if result is not None and np.hypot(*(result[0] - centre)) < cross.arm_mm / 2:
+            found.append(result[0])
+            nominal.append(cross.centre_mm)
+            weights.append(result[1])
+    weights = np.asarray(weights)
+    strong = weights > 0.3 * np.median(weights) if len(weights) else np.zeros(0, bool)
+    found, nominal = np.asarray(found)[strong], np.asarray(nominal)[strong]
+    need = max(6, int(np.ceil(MIN_CROSS_SHARE * len(pattern.crosses))))
+    if len(found) < need:
+        raise MeasureError(f"found {len(found)} of the sheet's {len(pattern.crosses)} crosses in {name} (at least "
+                           f"{need} are needed): scan or photograph the sheet sharper, flatter and evenly lit")
+    fit = fit_affine(nominal, to_q(found))
+
+    pen_width, pen_sigma, blur = _pen_width(page, pattern, solid, to_q)
+    if blur > BLUR_LIMIT_MM:
+        raise MeasureError(f"{name} is too blurred to measure: its lines are spread over about {blur:.2f} mm "
+                           f"(at most {BLUR_LIMIT_MM:g} mm); focus on the sheet, hold still, or scan it")
+    backlash, backlash_sigma = _backlash(page, pattern, fit, to_q)
+    tone = tuple(mean_in(page, _inner_page_rect(pattern, p.rect_mm)) for p in pattern.tone)
+    return Measurement(
+        mode=reference.mode, reference=reference.detail, fit=fit, nominal_mm=nominal,
+        crosses_total=len(pattern.crosses), backlash_mm=backlash, backlash_sigma_mm=backlash_sigma,
+        pen_width_mm=pen_width, pen_width_sigma_mm=pen_sigma, blur_mm=blur, solid_darkness=solid,
+        tone_densities=tuple(p.density for p in pattern.tone), tone_darkness=tone, page=page, pattern=pattern,
+    )
+
+
+def _inner_page_rect(pattern: CalibrationPattern, rect_mm, share: float = 0.6) -> tuple[float, float, float, float]:
+    """The middle ``share`` of a machine rectangle, in page mm."""
+    corners = machine_to_page(pattern.work_area, np.array([rect_mm[:2], rect_mm[2:]]))
+    lo, hi = corners.min(axis=0), corners.max(axis=0)
+    mid, half = (lo + hi) / 2, (hi - lo) * share / 2
+    return (*(mid - half), *(mid + half))
+
+
+def _backlash(page: Straightened, pattern: CalibrationPattern, fit: AffineFit, to_q) -> tuple[dict, dict]:
+    """Per axis: how much wider than commanded each pair's gap is, in the machine's commanded mm."""
+    pen = pattern.pen_width_mm
+    values: dict[str, list[float]] = {"x": [], "y": []}
+    for pair in pattern.backlash:
+        k = 0 if pair.axis == "x" else 1
+        mid = (pair.span_mm[0] + pair.span_mm[1]) / 2
+        half = (pair.span_mm[1] - pair.span_mm[0]) / 2 - pair.hook_mm - pen - 0.5
+        positions = []
+        for line in pair.lines_mm:
+            machine = np.array([line, mid]) if k == 0 else np.array([mid, line])
+            centre = machine_to_page(pattern.work_area, machine)
+            # machine x lines run along page y, machine y lines along page x
+            fitted = fit_line(page, k == 1, centre[k], centre[1 - k], half, 0.0, 0.75 * pen + 1.0)
+            if fitted is None:
+                break
+            point = np.array([fitted.position_mm, fitted.at_mm]) if k == 0 else np.array([fitted.at_mm, fitted.position_mm])
+            positions.append(fit.to_nominal(to_q(point[None]))[0, k])
+        if len(positions) == 2:
+            values[pair.axis].append(positions[1] - positions[0] - (pair.lines_mm[1] - pair.lines_mm[0]))
+    if not values["x"] or not values["y"]:
+        raise MeasureError("the backlash line pairs could not be found on the sheet: scan or photograph it sharper")
+    mean = {a: float(np.mean(v)) for a, v in values.items()}
+    sigma = {a: float(np.std(v, ddof=1) / np.sqrt(len(v))) if len(v) > 1 else float("nan") for a, v in values.items()}
+    return mean, sigma
+
+
+def _pen_width(page: Straightened, pattern: CalibrationPattern, solid: float, to_q) -> tuple[float, float, float]:
+    """Pen width (ink seen across an isolated comb line / the solid patch's darkness) and the blur, in mm.
+
+    The integral of darkness across a line does not change with blur, so this width is the drawn one.
+    """
+    comb = pattern.comb
+    lines = [comb.lines_mm[i] for i in comb.isolated]
+    gap = abs(lines[1] - lines[0])
+    mid = (comb.span_mm[0] + comb.span_mm[1]) / 2
+    half_span = (comb.span_mm[1] - comb.span_mm[0]) * 0.35
+    widths, blurs = [], []
+    for x in lines:
+        centre = machine_to_page(pattern.work_area, np.array([x, mid]))
+        fitted = fit_line(page, False, centre[0], centre[1], half_span, 0.0, 0.75 * pattern.pen_width_mm + 1.0)
+        if fitted is None:
+            raise MeasureError("the comb's lines could not be found on the sheet: scan or photograph it sharper")
+        offsets, dark = profile_across(page, fitted.position_mm, (centre[1] - half_span, centre[1] + half_span),
+                                       gap / 2 - 0.2)
+        dark = dark - np.median(np.concatenate([dark[:3], dark[-3:]]))
+        inked = np.clip(dark, 0, None)
+        step = 1 / page.px_per_mm
+        area = float(dark.sum() * step)
+        width = area / solid
+        mean = float((inked * offsets).sum() / inked.sum())
+        variance = float((inked * (offsets - mean) ** 2).sum() / inked.sum())
+        here = np.array([[fitted.position_mm - 0.5, centre[1]], [fitted.position_mm + 0.5, centre[1]]])
+        scale = float(np.hypot(*(to_q(here)[1] - to_q(here)[0])))  # reference mm per straightened mm
+        widths.append(width * scale)
+        blurs.append(np.sqrt(max(variance - width ** 2 / 12, 0)) * scale)
+    sigma = float(np.std(widths, ddof=1) / np.sqrt(len(widths)))
+    return float(np.mean(widths)), sigma, float(np.mean(blurs))
