@@ -38,6 +38,7 @@ from robot.journal import Journal, default_journal_path, file_sha256, program_he
 from robot.stopping import signal_of, stop_on_signals
 from strokebot import pipeline
 from strokebot.cli_options import MAX_SEED, MAX_STROKES, FiniteFloatRange
+from strokebot.cli_calibrate import calibrate
 from strokebot.cli_painter import painter
 from strokebot.files import (
     check_output_dir,
@@ -650,6 +651,7 @@ def profile_show(file: Path | None) -> None:
 
 
 cli.add_command(painter)
+cli.add_command(calibrate)
 
 
 def main(argv: list[str] | None = None) -> None:
