@@ -93,11 +93,16 @@ def _rectangles(black: np.ndarray) -> list[tuple[int, int, int, int]]:
 
 @dataclass(frozen=True)
 class BoardFrame:
-    """A photo's frame in board mm: the homography from image px to board mm, and how well it fits."""
+    """The board's corners found in a photo (image px and board mm), the homography they give, its fit."""
 
     image_to_mm: np.ndarray  # 3x3
-    corners: int
+    image_px: np.ndarray  # (n, 2)
+    board_mm: np.ndarray  # (n, 2)
     rms_px: float
+
+    @property
+    def corners(self) -> int:
+        return len(self.image_px)
 
 
 def find_board(gray: np.ndarray) -> BoardFrame:
@@ -115,4 +120,4 @@ def find_board(gray: np.ndarray) -> BoardFrame:
     h, _ = cv2.findHomography(image_pts, board_pts, 0)
     projected = cv2.perspectiveTransform(board_pts.reshape(-1, 1, 2), np.linalg.inv(h)).reshape(-1, 2)
     rms = float(np.sqrt(np.mean(np.sum((projected - image_pts) ** 2, axis=1))))
-    return BoardFrame(image_to_mm=h, corners=n, rms_px=rms)
+    return BoardFrame(image_to_mm=h, image_px=image_pts, board_mm=board_pts, rms_px=rms)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from calibration.board import find_board
+from calibration.board import BoardFrame, find_board
 from calibration.fit_affine import AffineFit, fit_affine
 from calibration.locate import Straightened, cross_centre, fit_line, mean_in, profile_across, straighten
 from calibration.markers import MeasureError, find_sheet
@@ -29,24 +29,40 @@ class Reference:
     """How image pixels become mm in a frame the machine did not draw: "scan" (dpi) or "photo" (board)."""
 
     mode: str
-    image_to_mm: np.ndarray  # 3x3 homography (a scale for a scan)
     detail: str  # what the frame is, for the table
+    dpi: float | None = None
+    board: BoardFrame | None = None
 
-    def to_mm(self, px: np.ndarray) -> np.ndarray:
-        return cv2.perspectiveTransform(np.asarray(px, np.float64).reshape(-1, 1, 2), self.image_to_mm).reshape(-1, 2)
+    def image_to_q(self, cross_px: np.ndarray, cross_nominal_mm: np.ndarray, signs: np.ndarray) -> np.ndarray:
+        """The 3x3 map from image px to reference mm with the machine's axis directions.
+
+        A scan: the pixel pitch. A photo: the camera's perspective is taken from the crosses, which spread
+        over the whole sheet and differ from their nominal places by an affine map only (the machine's);
+        the board, straightened by it, then gives only an affine map to mm, which it fixes well even
+        though it covers a small part of the picture.
+        """
+        flip = np.diag([*signs, 1.0])
+        if self.mode == "scan":
+            return flip @ np.diag([25.4 / self.dpi, 25.4 / self.dpi, 1.0])
+        board_q = self.board.board_mm * signs
+        perspective, _ = cv2.findHomography(cross_nominal_mm, cross_px, 0)  # nominal mm -> image px
+        straight = cv2.perspectiveTransform(self.board.image_px.reshape(-1, 1, 2), np.linalg.inv(perspective))
+        design = np.column_stack([board_q, np.ones(self.board.corners)])
+        params, *_ = np.linalg.lstsq(design, straight.reshape(-1, 2), rcond=None)  # board (q) -> straightened
+        to_straight = np.vstack([params.T, [0, 0, 1]])
+        return np.linalg.inv(to_straight) @ np.linalg.inv(perspective)
 
 
 def scan_reference(dpi: float) -> Reference:
     """A flatbed scan: ``dpi`` pixels to the inch, the same in both directions."""
-    s = 25.4 / dpi
-    return Reference("scan", np.diag([s, s, 1.0]), f"scan at {dpi:g} dpi")
+    return Reference("scan", f"scan at {dpi:g} dpi", dpi=dpi)
 
 
 def photo_reference(gray: np.ndarray) -> Reference:
     """A photo showing the printed reference board: its corners give image px -> board mm."""
     board = find_board(gray)
-    return Reference("photo", board.image_to_mm, f"photo, board homography from {board.corners} corners "
-                                                 f"({board.rms_px:.2f} px rms)")
+    return Reference("photo", f"photo, reference board from {board.corners} corners ({board.rms_px:.2f} px rms)",
+                     board=board)
 
 
 @dataclass(frozen=True, eq=False)
@@ -79,10 +95,6 @@ def measure(gray: np.ndarray, pattern: CalibrationPattern, reference: Reference,
     page = straighten(gray, frame, area, patch_mm + 4.0)
     signs = axis_signs(area)
 
-    def to_q(page_mm: np.ndarray) -> np.ndarray:
-        """Page mm on the straightened sheet -> reference mm, axes turned the machine's way."""
-        return reference.to_mm(frame.to_image(page_mm)) * signs
-
     solid = mean_in(page, _inner_page_rect(pattern, pattern.solid.rect_mm), np.median)
     if solid < 0.2:
         raise MeasureError(f"the ink in {name} is hardly darker than the paper (solid patch {solid:.2f} dark): "
@@ -105,6 +117,12 @@ def measure(gray: np.ndarray, pattern: CalibrationPattern, reference: Reference,
     if len(found) < need:
         raise MeasureError(f"found {len(found)} of the sheet's {len(pattern.crosses)} crosses in {name} (at least "
                            f"{need} are needed): scan or photograph the sheet sharper, flatter and evenly lit")
+    image_to_q = reference.image_to_q(frame.to_image(found), nominal, signs)
+
+    def to_q(page_mm: np.ndarray) -> np.ndarray:
+        """Page mm on the straightened sheet -> reference mm, axes turned the machine's way."""
+        return cv2.perspectiveTransform(frame.to_image(page_mm).reshape(-1, 1, 2), image_to_q).reshape(-1, 2)
+
     fit = fit_affine(nominal, to_q(found))
 
     pen_width, pen_sigma, blur = _pen_width(page, pattern, solid, to_q)

@@ -162,14 +162,15 @@ def build_pattern(profile: MachineProfile, date: str | None = None) -> Calibrati
     xs = np.linspace(left + inset, left + width - inset, nx)
     ys = np.linspace(top + inset, top + height - inset, ny)
     pitch = min(xs[1] - xs[0], ys[1] - ys[0])
-    if pitch < 12:
-        raise ValueError(f"the drawing area {width:g} x {height:g} mm is too small for a calibration sheet "
-                         f"({MIN_CROSSES} crosses need at least about {2 * inset + 48:.0f} mm a side)")
     arm = min(4.0, 0.12 * pitch)
     hook = min(1.5, arm / 3)
     crosses = tuple(_cross(area, (x, y), arm, hook) for y in ys for x in xs)
 
     box = pitch - 2 * (arm + 1.5)
+    if _comb_length(pen) > box:
+        raise ValueError(f"the drawing area {width:g} x {height:g} mm is too small for a calibration sheet with a "
+                         f"{pen:g} mm pen: its pen-width comb needs {_comb_length(pen):.0f} mm between crosses "
+                         f"and there are {box:.0f} mm")
     cells = [((xs[i] + xs[i + 1]) / 2, (ys[j] + ys[j + 1]) / 2) for j in range(ny - 1) for i in range(nx - 1)]
     last_row = (ny - 2) * (nx - 1)
     roles = {0: "backlash-x", nx - 2: "backlash-y", last_row: "backlash-y", len(cells) - 1: "backlash-x"}
@@ -270,10 +271,18 @@ def _square(area: WorkArea, page_centre: tuple[float, float], side: float) -> li
     return [page_to_machine(area, ring), page_to_machine(area, ring[[0, 2]]), page_to_machine(area, ring[[1, 3]])]
 
 
+def _comb_gaps(pen_mm: float) -> list[float]:
+    """Centre-to-centre distances between the comb's lines."""
+    return [g * pen_mm + pen_mm for g in COMB_GAPS] + [max(3.0, 6 * pen_mm)] * COMB_ISOLATED
+
+
+def _comb_length(pen_mm: float) -> float:
+    return sum(_comb_gaps(pen_mm)) + pen_mm
+
+
 def _comb(area: WorkArea, page_centre: tuple[float, float], box: float, pen_mm: float) -> Comb:
     """Vertical lines at gaps COMB_GAPS x pen width, then COMB_ISOLATED lines far apart."""
-    wide = max(3.0, 6 * pen_mm)
-    gaps = [g * pen_mm + pen_mm for g in COMB_GAPS] + [wide] * COMB_ISOLATED  # centre to centre
+    gaps = _comb_gaps(pen_mm)
     xs = np.concatenate([[0.0], np.cumsum(gaps)])
     cx, cy = page_centre
     xs = cx - xs[-1] / 2 + xs

@@ -120,11 +120,12 @@ def synth_scan(page: np.ndarray, px_per_mm: float, dpi: float, rotation_deg: flo
 
 
 def synth_photo(page: np.ndarray, page_px_per_mm: float, board: np.ndarray | None, size_px: tuple[int, int],
-                tilt: float = 0.15, blur_px: float = 0.8, noise: float = 0.02, seed: int = 0) -> np.ndarray:
+                tilt: float = 0.15, light: float = 0.25, blur_px: float = 0.8, noise: float = 0.02,
+                seed: int = 0) -> np.ndarray:
     """A phone photo of ``page`` on a table with ``board`` (same px/mm) beside it, seen at an angle.
 
     The table plane is laid out in mm (sheet at the origin turned a little, board to its right), then
-    projected by a homography that foreshortens by ``tilt``; light falls off across the picture.
+    projected by a homography that foreshortens by ``tilt``; light falls off by ``light`` across the picture.
     """
     rng = np.random.default_rng(seed)
     ph, pw = page.shape
@@ -148,5 +149,5 @@ def synth_photo(page: np.ndarray, page_px_per_mm: float, board: np.ndarray | Non
     homography = cv2.getPerspectiveTransform(src, inset * np.float32([out_w, out_h]))
     photo = cv2.warpPerspective(table, homography, (out_w, out_h), flags=cv2.INTER_AREA, borderValue=0.3)
     yy, xx = np.mgrid[0:out_h, 0:out_w].astype(np.float32)
-    light = 1.0 - 0.25 * (xx / out_w) - 0.1 * (yy / out_h)
+    light = 1.0 - light * (xx / out_w) - 0.4 * light * (yy / out_h)
     return _degrade(photo * light, rng, blur_px, noise)
