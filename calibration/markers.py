@@ -73,4 +73,5 @@ def _resolution(homography: np.ndarray, pattern: CalibrationPattern) -> float:
     c = np.array([[area.width_mm / 2, area.height_mm / 2]])
     pts = np.concatenate([c, c + [1, 0], c + [0, 1]])
     img = cv2.perspectiveTransform(pts.reshape(-1, 1, 2), homography).reshape(-1, 2)
-    return float(np.sqrt(abs(np.cross(img[1] - img[0], img[2] - img[0]))))
+    (ax, ay), (bx, by) = img[1] - img[0], img[2] - img[0]
+    return float(np.sqrt(abs(ax * by - ay * bx)))
