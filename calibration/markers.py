@@ -39,7 +39,7 @@ def find_sheet(gray: np.ndarray, pattern: CalibrationPattern, name: str) -> Shee
     found = {} if ids is None else {int(i): c.reshape(4, 2) for i, c in zip(ids.ravel(), corners)}
     wanted = {m.id: m for m in pattern.markers}
     seen = sorted(set(found) & set(wanted))
-    if len(seen) < 3:
+    if len(seen) < 2:
         others = sorted(set(found) - set(wanted))
         hint = (f" (it shows other markers, {others}: is it the sheet drawn from this sheet.json?)" if others else "")
         raise MeasureError(f"found {len(seen)} of the sheet's 4 corner markers in {name}{hint}: scan or photograph "
@@ -49,7 +49,7 @@ def find_sheet(gray: np.ndarray, pattern: CalibrationPattern, name: str) -> Shee
     homography, _ = cv2.findHomography(page, image, 0)
     back = cv2.perspectiveTransform(page.reshape(-1, 1, 2), homography).reshape(-1, 2)
     side_px = np.median(np.hypot(*(image[1::4] - image[0::4]).T))
-    if np.max(np.hypot(*(back - image).T)) > 0.1 * side_px:
+    if len(seen) >= 3 and np.max(np.hypot(*(back - image).T)) > 0.1 * side_px:
         raise MeasureError(f"the corner markers in {name} do not sit where sheet.json puts them: measure the sheet "
                            "drawn from this sheet.json (or give the sheet.json written with it)")
     frame = SheetFrame(homography, _resolution(homography, pattern))
@@ -58,12 +58,16 @@ def find_sheet(gray: np.ndarray, pattern: CalibrationPattern, name: str) -> Shee
     corners = frame.to_image(np.array([[m, m], [area.width_mm - m, m], [area.width_mm - m, area.height_mm - m],
                                        [m, area.height_mm - m]]))
     h, w = gray.shape
-    outside = [name_ for name_, (x, y) in zip(("top-left", "top-right", "bottom-right", "bottom-left"), corners)
+    outside = [corner for corner, (x, y) in zip(("top-left", "top-right", "bottom-right", "bottom-left"), corners)
                if not (0 <= x < w and 0 <= y < h)]
-    if outside or len(seen) < 4:
-        where = ", ".join(outside) if outside else f"marker {sorted(set(wanted) - set(seen))[0]}"
-        raise MeasureError(f"the sheet is cut off in {name} (its {where} corner is outside the picture or hidden): "
-                           "scan or photograph the whole sheet")
+    if outside:
+        raise MeasureError(f"the sheet is cut off in {name} (its {' and '.join(outside)} corner"
+                           f"{'s are' if len(outside) > 1 else ' is'} outside the picture): scan or photograph the "
+                           "whole sheet")
+    if len(seen) < 4:
+        raise MeasureError(f"found {len(seen)} of the sheet's 4 corner markers in {name} (marker "
+                           f"{sorted(set(wanted) - set(seen))[0]} is missing, blurred or smudged): scan or photograph "
+                           "the whole sheet, flat, in focus and evenly lit")
     return frame
 
 

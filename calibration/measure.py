@@ -20,7 +20,7 @@ from calibration.locate import Straightened, cross_centre, fit_line, mean_in, pr
 from calibration.markers import MeasureError, find_sheet
 from calibration.pattern import CalibrationPattern, axis_signs, machine_to_page
 
-BLUR_LIMIT_MM = 0.5  # a line spread wider than this (one standard deviation) hides pen width and backlash
+BLUR_LIMIT_MM = 0.4  # a line spread wider than this (one standard deviation) runs into its comb neighbours
 MIN_CROSS_SHARE = 0.6  # at least this share of the crosses must be found
 
 
@@ -130,7 +130,7 @@ def measure(gray: np.ndarray, pattern: CalibrationPattern, reference: Reference,
         raise MeasureError(f"{name} is too blurred to measure: its lines are spread over about {blur:.2f} mm "
                            f"(at most {BLUR_LIMIT_MM:g} mm); focus on the sheet, hold still, or scan it")
     backlash, backlash_sigma = _backlash(page, pattern, fit, to_q)
-    tone = tuple(mean_in(page, _inner_page_rect(pattern, p.rect_mm)) for p in pattern.tone)
+    tone = tuple(mean_in(page, _hatch_rect(pattern, p.rect_mm)) for p in pattern.tone)
     return Measurement(
         mode=reference.mode, reference=reference.detail, fit=fit, nominal_mm=nominal,
         crosses_total=len(pattern.crosses), backlash_mm=backlash, backlash_sigma_mm=backlash_sigma,
@@ -145,6 +145,12 @@ def _inner_page_rect(pattern: CalibrationPattern, rect_mm, share: float = 0.6) -
     lo, hi = corners.min(axis=0), corners.max(axis=0)
     mid, half = (lo + hi) / 2, (hi - lo) * share / 2
     return (*(mid - half), *(mid + half))
+
+
+def _hatch_rect(pattern: CalibrationPattern, rect_mm) -> tuple[float, float, float, float]:
+    """A tone patch's whole hatch periods across its lines (page y), its middle half along them (no turns)."""
+    x0, y0, x1, y1 = _inner_page_rect(pattern, rect_mm, 1.0)
+    return (x0 + (x1 - x0) / 4, y0, x1 - (x1 - x0) / 4, y1)
 
 
 def _backlash(page: Straightened, pattern: CalibrationPattern, fit: AffineFit, to_q) -> tuple[dict, dict]:

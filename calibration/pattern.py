@@ -25,7 +25,7 @@ MARKER_IDS = (0, 1, 2, 3)  # top-left, top-right, bottom-right, bottom-left on t
 TONE_DENSITIES = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
 SOLID_SPACING = 0.35  # hatch spacing of the solid patch, in pen widths: solid even for a pen 60 % too thin
 COMB_GAPS = (0.5, 0.75, 1.0, 1.25, 1.5, 2.0, 3.0)  # gaps between comb lines, in pen widths (they merge below 1)
-COMB_ISOLATED = 3  # widely spaced lines after the graded ones: the pen width is measured on these
+COMB_ISOLATED = 2  # widely spaced lines after the graded ones: the pen width is measured on these
 MIN_CROSSES = 25
 FORMAT = "strokebot-calibration-pattern"
 VERSION = 1
@@ -77,7 +77,7 @@ class Comb:
 
 @dataclass(frozen=True, eq=False)
 class TonePatch:
-    """A square hatched at ``density`` (pen width / hatch spacing, labelled pen); 0 < density."""
+    """A square hatched at ``density`` (pen width / hatch spacing, the profile's pen); 0 < density."""
 
     density: float
     rect_mm: tuple[float, float, float, float]  # machine xmin, ymin, xmax, ymax
@@ -195,10 +195,13 @@ def build_pattern(profile: MachineProfile, date: str | None = None) -> Calibrati
             backlash.append(_backlash_pair(area, centre, role[-1], box, hook))
         elif role == "comb":
             comb = _comb(area, centre, box, pen)
-    for n, ((cx, cy), (u, v)) in enumerate(tone_slots[: len(TONE_DENSITIES) + 1]):
+    ladder = {}
+    for density in TONE_DENSITIES:  # a small patch holds few lines: keep the densities that differ
+        ladder.setdefault(max(1, round(patch * density / pen)), density)
+    for n, ((cx, cy), (u, v)) in enumerate(tone_slots[: len(ladder) + 1]):
         rect = (cx + u * patch * 1.2 - patch / 2, cy + v * patch * 1.2 - patch / 2)
-        if n < len(TONE_DENSITIES):
-            tone.append(_patch(area, rect, patch, pen, TONE_DENSITIES[n]))
+        if n < len(ladder):
+            tone.append(_patch(area, rect, patch, pen, list(ladder.values())[n]))
         else:
             solid = _patch(area, rect, patch, pen, 1 / SOLID_SPACING)
 
@@ -273,7 +276,7 @@ def _square(area: WorkArea, page_centre: tuple[float, float], side: float) -> li
 
 def _comb_gaps(pen_mm: float) -> list[float]:
     """Centre-to-centre distances between the comb's lines."""
-    return [g * pen_mm + pen_mm for g in COMB_GAPS] + [max(3.0, 6 * pen_mm)] * COMB_ISOLATED
+    return [g * pen_mm + pen_mm for g in COMB_GAPS] + [max(4.0, 8 * pen_mm)] * COMB_ISOLATED
 
 
 def _comb_length(pen_mm: float) -> float:
@@ -295,18 +298,22 @@ def _comb(area: WorkArea, page_centre: tuple[float, float], box: float, pen_mm: 
 
 
 def _patch(area: WorkArea, corner: tuple[float, float], side: float, pen_mm: float, density: float) -> TonePatch:
-    """A square at a page corner, hatched with horizontal lines ``pen_mm / density`` apart, as one zigzag."""
+    """A square at a page corner hatched with horizontal lines, as one zigzag, about ``density`` dense.
+
+    The square holds a whole number of hatch periods (a line in the middle of each), so its mean darkness is
+    that of the hatching; the density stated is the one drawn: pen width / spacing.
+    """
     x0, y0 = corner
-    spacing = pen_mm / density
-    n = max(1, int(round((side - pen_mm) / spacing)) + 1)
-    ys = y0 + pen_mm / 2 + (np.arange(n) * spacing if n > 1 else np.array([side / 2 - pen_mm / 2]))
+    n = max(1, round(side * density / pen_mm))
+    spacing = side / n
     points = []
-    for i, y in enumerate(ys):
+    for i in range(n):
+        y = y0 + (i + 0.5) * spacing
         a, b = x0 + pen_mm / 2, x0 + side - pen_mm / 2
         points += [[a, y], [b, y]] if i % 2 == 0 else [[b, y], [a, y]]
     corners = page_to_machine(area, [[x0, y0], [x0 + side, y0 + side]])
     rect = (*corners.min(axis=0), *corners.max(axis=0))
-    return TonePatch(density=density, rect_mm=tuple(float(v) for v in rect),
+    return TonePatch(density=float(pen_mm / spacing), rect_mm=tuple(float(v) for v in rect),
                      strokes=(page_to_machine(area, points),))
 
 
