@@ -104,8 +104,7 @@ def measure(gray: np.ndarray, pattern: CalibrationPattern, reference: Reference,
     weights = []
     for cross in pattern.crosses:
         centre = machine_to_page(area, cross.centre_mm)
-        hook = cross.strokes[0][0, 1] - cross.strokes[0][1, 1]
-        result = cross_centre(page, centre, cross.arm_mm, abs(hook), pen)
+        result = cross_centre(page, centre, cross.arm_mm, pen)
         if result is not None and np.hypot(*(result[0] - centre)) < cross.arm_mm / 2:
             found.append(result[0])
             nominal.append(cross.centre_mm)

@@ -222,18 +222,25 @@ def marker_bits(marker_id: int) -> np.ndarray:
 
 
 def _marker(area: WorkArea, marker_id: int, corner: tuple[float, float], side_mm: float, pen_mm: float) -> Marker:
-    """An ArUco marker at ``corner`` (page mm, top-left), its black cells filled with horizontal hatching."""
+    """An ArUco marker at ``corner`` (page mm, top-left), its black cells cross-hatched.
+
+    Rows of cells are hatched across, columns down: each pass covers the slits that backlash or a thin
+    pen leaves in the other (between rows of cells, at the ragged ends of lines).
+    """
     bits = marker_bits(marker_id)
     cell = side_mm / MARKER_CELLS
     x0, y0 = corner
     strokes = []
     spacing = 0.8 * pen_mm
-    for row in range(MARKER_CELLS):
-        n = max(1, math.ceil((cell - pen_mm) / spacing) + 1)
-        for y in np.linspace(y0 + row * cell + pen_mm / 2, y0 + (row + 1) * cell - pen_mm / 2, n):
-            for start, stop in _runs(bits[row]):
-                a, b = x0 + start * cell + pen_mm / 2, x0 + stop * cell - pen_mm / 2
-                strokes.append(page_to_machine(area, [[a, y], [b, y]]))
+    n = max(1, math.ceil((cell - pen_mm) / spacing) + 1)
+    for transposed in (False, True):
+        cells = bits.T if transposed else bits
+        for row in range(MARKER_CELLS):
+            for across in np.linspace(row * cell + pen_mm / 2, (row + 1) * cell - pen_mm / 2, n):
+                for start, stop in _runs(cells[row]):
+                    a, b = start * cell + pen_mm / 2, stop * cell - pen_mm / 2
+                    line = [[a, across], [b, across]] if not transposed else [[across, a], [across, b]]
+                    strokes.append(page_to_machine(area, np.array(line) + [x0, y0]))
     page_corners = np.array([[x0, y0], [x0 + side_mm, y0], [x0 + side_mm, y0 + side_mm], [x0, y0 + side_mm]])
     return Marker(id=marker_id, corners_mm=page_to_machine(area, page_corners), strokes=tuple(strokes))
 
