@@ -39,12 +39,12 @@ def straighten(gray: np.ndarray, frame: SheetFrame, area: WorkArea, paper_scale_
     size = (round(area.width_mm * k), round(area.height_mm * k))
     page = cv2.warpPerspective(gray.astype(np.float32), frame.page_to_image @ to_page, size,
                                flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE)
-    coarse_k = 2.0  # the paper's brightness varies slowly: estimate it at 2 px/mm, then scale it back up
-    smooth = cv2.resize(cv2.GaussianBlur(page, (0, 0), 1.0), None, fx=coarse_k / k, fy=coarse_k / k,
-                        interpolation=cv2.INTER_AREA)
-    side = int(paper_scale_mm * coarse_k) | 1
+    side = int(paper_scale_mm * k) | 1
+    smooth = cv2.GaussianBlur(page, (0, 0), 1.0)
     paper = cv2.morphologyEx(smooth, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, (side, side)))
-    paper = cv2.resize(cv2.GaussianBlur(paper, (0, 0), side / 2), size, interpolation=cv2.INTER_LINEAR)
+    coarse = 2.0 / k  # the closed paper varies slowly: smooth it at 2 px/mm, then scale it back up
+    paper = cv2.resize(paper, None, fx=coarse, fy=coarse, interpolation=cv2.INTER_AREA)
+    paper = cv2.resize(cv2.GaussianBlur(paper, (0, 0), side * coarse / 2), size, interpolation=cv2.INTER_LINEAR)
     darkness = 1 - page / np.maximum(paper, 1e-3)
     # the closing picks the paper's brightest grain: rescale so that bare paper is 0 dark on the whole
     inside = darkness[int(area.margin_mm * k):-int(area.margin_mm * k) or None, int(area.margin_mm * k):-int(area.margin_mm * k) or None]

@@ -127,7 +127,7 @@ def measure(gray: np.ndarray, pattern: CalibrationPattern, reference: Reference,
     pen_width, pen_sigma, blur = _pen_width(page, pattern, solid, to_q)
     if blur > BLUR_LIMIT_MM:
         raise MeasureError(f"{name} is too blurred to measure: its lines are spread over about {blur:.2f} mm "
-                           f"(at most {BLUR_LIMIT_MM:g} mm); focus on the sheet, hold still, or scan it")
+                           f"(at most {BLUR_LIMIT_MM:.2f} mm); focus on the sheet, hold still, or scan it")
     backlash, backlash_sigma = _backlash(page, pattern, fit, to_q)
     tone = tuple(mean_in(page, _hatch_rect(pattern, p.rect_mm)) for p in pattern.tone)
     return Measurement(
@@ -203,7 +203,8 @@ def _pen_width(page: Straightened, pattern: CalibrationPattern, solid: float, to
         area = float(dark.sum() * step)
         width = area / solid
         mean = float((inked * offsets).sum() / inked.sum())
-        variance = float((inked * (offsets - mean) ** 2).sum() / inked.sum())
+        near = np.abs(offsets - mean) <= width / 2 + 1.0  # noise far out would swamp the second moment
+        variance = float((dark[near] * (offsets[near] - mean) ** 2).sum() / dark[near].sum())
         here = np.array([[fitted.position_mm - 0.5, centre[1]], [fitted.position_mm + 0.5, centre[1]]])
         scale = float(np.hypot(*(to_q(here)[1] - to_q(here)[0])))  # reference mm per straightened mm
         widths.append(width * scale)
