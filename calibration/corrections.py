@@ -97,7 +97,7 @@ def corrections_table(m: Measurement) -> str:
     ]
     out = [f"{'value':<14} {'fitted':>10} {'± 1 sd':>9}  meaning", "-" * 72]
     out += [f"{a:<14} {b:>10} {c:>9}  {d}" for a, b, c, d in rows]
-    tone = ", ".join(f"{d:g}:{v:.2f}" for d, v in zip(m.tone_densities, m.tone_darkness))
+    tone = ", ".join(f"{d:.2f}:{v:.2f}" for d, v in zip(m.tone_densities, m.tone_darkness))
     out.append(f"tone (density:darkness) {tone}; solid {m.solid_darkness:.2f}")
     return "\n".join(out)
 

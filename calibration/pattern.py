@@ -145,7 +145,7 @@ def build_pattern(profile: MachineProfile, date: str | None = None) -> Calibrati
     date = date or _dt.date.today().isoformat()
     left, top = area.margin_mm, area.margin_mm
     width, height = area.drawing_width_mm, area.drawing_height_mm
-    marker_mm = float(np.clip(0.08 * min(width, height), 10.0, 30.0))
+    marker_mm = float(np.clip(0.1 * min(width, height), 12.0, 30.0))
     cell_mm = marker_mm / MARKER_CELLS
 
     markers = tuple(

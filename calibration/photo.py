@@ -128,6 +128,8 @@ def synth_photo(page: np.ndarray, page_px_per_mm: float, board: np.ndarray | Non
     projected by a homography that foreshortens by ``tilt``; light falls off by ``light`` across the picture.
     """
     rng = np.random.default_rng(seed)
+    if board is not None:  # printed on paper: a white margin around it
+        board = np.pad(board, int(8 * page_px_per_mm), constant_values=1.0)
     ph, pw = page.shape
     bh, bw = board.shape if board is not None else (0, 0)
     gap = int(10 * page_px_per_mm)
