@@ -17,12 +17,6 @@ import tomlkit
 from calibration.measure import Measurement
 from calibration.pattern import machine_to_page
 
-PLACEMENT_NOTE = {
-    "scan": "the sheet's rotation and position on the scanner glass",
-    "photo": "the sheet's rotation and position against the reference board",
-}
-
-
 def corrections_toml(m: Measurement, source: str) -> str:
     """corrections.toml for a measurement of the sheet in ``source``, commented so a reader knows each value."""
     parts, sig = m.fit.parts, m.fit.sigmas
@@ -36,7 +30,7 @@ def corrections_toml(m: Measurement, source: str) -> str:
     affine.add("scale_y", round(parts["scale_y"], 6))
     affine.add(tomlkit.comment("how far the drawn Y axis leans from square to X, positive toward +X"))
     affine.add("skew_deg", round(parts["skew_deg"], 4))
-    affine.add(tomlkit.comment(f"0: {PLACEMENT_NOTE[m.mode]} is fitted and discarded, so the drawn X axis is the "
+    affine.add(tomlkit.comment(f"0: {m.placement} is fitted and discarded, so the drawn X axis is the "
                                "reference for rotation, and nothing on the sheet is at a known machine position"))
     affine.add("rotation_deg", 0.0)
     affine.add("offset_x_mm", 0.0)
@@ -92,7 +86,7 @@ def corrections_table(m: Measurement) -> str:
         ("pen width_mm", f"{m.pen_width_mm:.3f}", f"{m.pen_width_sigma_mm:.3f}",
          f"profile says {m.pattern.pen_width_mm:g}"),
         ("rms_mm", f"{m.fit.rms_mm:.4f}", "", f"residual of {int(m.fit.used.sum())} of {m.crosses_total} crosses"),
-        ("placement", f"{p['rotation_deg']:.3f}°", f"{s['rotation_deg']:.3f}", f"{PLACEMENT_NOTE[m.mode]} (discarded)"),
+        ("placement", f"{p['rotation_deg']:.3f}°", f"{s['rotation_deg']:.3f}", f"{m.placement} (discarded)"),
         ("blur_mm", f"{m.blur_mm:.3f}", "", "how far the picture spreads a line (1 sd)"),
     ]
     out = [f"{'value':<14} {'fitted':>10} {'± 1 sd':>9}  meaning", "-" * 72]

@@ -24,26 +24,43 @@ BLUR_LIMIT_MM = 0.4  # a line spread wider than this (one standard deviation) ru
 MIN_CROSS_SHARE = 0.6  # at least this share of the crosses must be found
 
 
-@dataclass(frozen=True, eq=False)
-class Reference:
-    """How image pixels become mm in a frame the machine did not draw: "scan" (dpi) or "photo" (board)."""
+@dataclass(frozen=True)
+class ScanReference:
+    """A flatbed scan at ``dpi`` pixels to the inch, the same both ways: the scanner's pixels are the ruler."""
 
-    mode: str
-    detail: str  # what the frame is, for the table
-    dpi: float | None = None
-    board: BoardFrame | None = None
+    dpi: float
+    mode = "scan"
+    placement = "the sheet's rotation and position on the scanner glass"
+
+    @property
+    def detail(self) -> str:
+        return f"scan at {self.dpi:g} dpi"
 
     def image_to_q(self, cross_px: np.ndarray, cross_nominal_mm: np.ndarray, signs: np.ndarray) -> np.ndarray:
-        """The 3x3 map from image px to reference mm with the machine's axis directions.
+        """The 3x3 map from image px to mm with the machine's axis directions: the pixel pitch."""
+        return np.diag([*signs, 1.0]) @ np.diag([25.4 / self.dpi, 25.4 / self.dpi, 1.0])
 
-        A scan: the pixel pitch. A photo: the camera's perspective is taken from the crosses, which spread
-        over the whole sheet and differ from their nominal places by an affine map only (the machine's);
-        the board, straightened by it, then gives only an affine map to mm, which it fixes well even
-        though it covers a small part of the picture.
+
+@dataclass(frozen=True, eq=False)
+class PhotoReference:
+    """A photo that shows the printed reference board beside the sheet: the board is the ruler."""
+
+    board: BoardFrame
+    mode = "photo"
+    placement = "the sheet's rotation and position against the reference board"
+
+    @property
+    def detail(self) -> str:
+        return f"photo, reference board from {self.board.corners} corners ({self.board.rms_px:.2f} px rms)"
+
+    def image_to_q(self, cross_px: np.ndarray, cross_nominal_mm: np.ndarray, signs: np.ndarray) -> np.ndarray:
+        """The 3x3 map from image px to board mm with the machine's axis directions.
+
+        The camera's perspective is taken from the crosses, which spread over the whole sheet and differ
+        from their nominal places by an affine map only (the machine's); the board, straightened by it,
+        then needs to give only an affine map to mm, which it fixes well though it covers a small part
+        of the picture (its own homography, extrapolated over the sheet, would not).
         """
-        flip = np.diag([*signs, 1.0])
-        if self.mode == "scan":
-            return flip @ np.diag([25.4 / self.dpi, 25.4 / self.dpi, 1.0])
         board_q = self.board.board_mm * signs
         perspective, _ = cv2.findHomography(cross_nominal_mm, cross_px, 0)  # nominal mm -> image px
         straight = cv2.perspectiveTransform(self.board.image_px.reshape(-1, 1, 2), np.linalg.inv(perspective))
@@ -53,24 +70,26 @@ class Reference:
         return np.linalg.inv(to_straight) @ np.linalg.inv(perspective)
 
 
-def scan_reference(dpi: float) -> Reference:
+Reference = ScanReference | PhotoReference
+
+
+def scan_reference(dpi: float) -> ScanReference:
     """A flatbed scan: ``dpi`` pixels to the inch, the same in both directions."""
-    return Reference("scan", f"scan at {dpi:g} dpi", dpi=dpi)
+    return ScanReference(dpi)
 
 
-def photo_reference(gray: np.ndarray) -> Reference:
-    """A photo showing the printed reference board: its corners give image px -> board mm."""
-    board = find_board(gray)
-    return Reference("photo", f"photo, reference board from {board.corners} corners ({board.rms_px:.2f} px rms)",
-                     board=board)
+def photo_reference(gray: np.ndarray) -> PhotoReference:
+    """A photo showing the printed reference board: its corners, found in ``gray``, give board mm."""
+    return PhotoReference(find_board(gray))
 
 
 @dataclass(frozen=True, eq=False)
 class Measurement:
     """Everything measured on one sheet; lengths in mm as drawn, machine axes."""
 
-    mode: str
-    reference: str
+    mode: str  # "scan" or "photo", as written to corrections.toml
+    reference: str  # the frame, in words
+    placement: str  # what the discarded rotation and offset were
     fit: AffineFit
     nominal_mm: np.ndarray  # (n, 2) machine mm of the crosses found
     crosses_total: int
@@ -131,7 +150,7 @@ def measure(gray: np.ndarray, pattern: CalibrationPattern, reference: Reference,
     backlash, backlash_sigma = _backlash(page, pattern, fit, to_q)
     tone = tuple(mean_in(page, _hatch_rect(pattern, p.rect_mm)) for p in pattern.tone)
     return Measurement(
-        mode=reference.mode, reference=reference.detail, fit=fit, nominal_mm=nominal,
+        mode=reference.mode, reference=reference.detail, placement=reference.placement, fit=fit, nominal_mm=nominal,
         crosses_total=len(pattern.crosses), backlash_mm=backlash, backlash_sigma_mm=backlash_sigma,
         pen_width_mm=pen_width, pen_width_sigma_mm=pen_sigma, blur_mm=blur, solid_darkness=solid,
         tone_densities=tuple(p.density for p in pattern.tone), tone_darkness=tone, page=page, pattern=pattern,
