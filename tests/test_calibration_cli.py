@@ -125,3 +125,13 @@ def test_measure_refuses_a_pattern_file_of_another_sheet_or_no_pattern_at_all(ru
         assert done.returncode == 2 and says in done.stderr, done.stderr
         assert len(done.stderr.strip().splitlines()) == 1
     assert not out.exists()
+
+
+def test_pattern_refuses_a_work_area_too_small_for_the_sheet_in_one_line(run_cli, tmp_path):
+    base = default_profile()
+    tiny = replace(base, work_area=replace(base.work_area, width_mm=80.0, height_mm=80.0, margin_mm=5.0))
+    (tmp_path / "tiny.toml").write_text(profile_to_toml(tiny))
+    done = run_cli("calibrate", "pattern", "-o", tmp_path / "sheet.gcode", "--profile", tmp_path / "tiny.toml")
+    assert done.returncode == 2 and "too small for a calibration sheet" in done.stderr, done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "sheet.gcode").exists() and not (tmp_path / "sheet.json").exists()

@@ -114,3 +114,19 @@ def test_the_svg_planned_for_the_profile_draws_each_cross_at_its_nominal_machine
         for stroke in cross.strokes:  # each arm's corner vertices are drawn where the pattern says
             for vertex in stroke[1:3]:
                 assert np.hypot(*(ends - vertex).T).min() < 0.002
+
+
+def test_the_printed_board_is_the_board_a_photo_is_measured_against():
+    import re
+
+    from calibration.board import RASTER_MM, board_size_mm, board_svg, charuco_board
+
+    svg = board_svg()
+    w, h = board_size_mm()
+    fine = np.zeros((round(h / RASTER_MM), round(w / RASTER_MM)), bool)
+    for x, y, rw, rh in re.findall(r'<rect x="([\d.]+)" y="([\d.]+)" width="([\d.]+)" height="([\d.]+)"/>', svg):
+        x0, y0 = round(float(x) / RASTER_MM), round(float(y) / RASTER_MM)
+        fine[y0:y0 + round(float(rh) / RASTER_MM), x0:x0 + round(float(rw) / RASTER_MM)] = True
+    expected = charuco_board().generateImage(fine.shape[::-1], marginSize=0, borderBits=1) < 128
+    assert (fine == expected).all()
+    assert f'width="{w + 30:g}mm"' in svg  # mm on the page: printed at 100 %, a square is 20 mm
