@@ -110,8 +110,7 @@ def measure(gray: np.ndarray, pattern: CalibrationPattern, reference: Reference,
     area = pattern.work_area
     pen = pattern.pen_width_mm
     frame = find_sheet(gray, pattern, name)
-    patch_mm = max(p.rect_mm[2] - p.rect_mm[0] for p in (*pattern.tone, pattern.solid))
-    page = straighten(gray, frame, area, patch_mm + 4.0)
+    page = straighten(gray, frame, area, _largest_dark_mm(pattern) + 4.0)
     signs = axis_signs(area)
 
     solid = mean_in(page, _inner_page_rect(pattern, pattern.solid.rect_mm), np.median)
@@ -155,6 +154,16 @@ def measure(gray: np.ndarray, pattern: CalibrationPattern, reference: Reference,
         pen_width_mm=pen_width, pen_width_sigma_mm=pen_sigma, blur_mm=blur, solid_darkness=solid,
         tone_densities=tuple(p.density for p in pattern.tone), tone_darkness=tone, page=page, pattern=pattern,
     )
+
+
+def _largest_dark_mm(pattern: CalibrationPattern) -> float:
+    """The side of the largest dark block on the sheet (a tone cell's patches together, or a marker)."""
+    rects = np.array([p.rect_mm for p in (*pattern.tone, pattern.solid)])
+    centres = (rects[:, :2] + rects[:, 2:]) / 2
+    blocks = [rects[np.hypot(*(centres - c).T) < 3.5 * (rects[0, 2] - rects[0, 0])] for c in centres]
+    tone = max(float(np.max(b[:, 2:].max(axis=0) - b[:, :2].min(axis=0))) for b in blocks)
+    marker = max(float(np.ptp(m.corners_mm[:, 0])) for m in pattern.markers)
+    return max(tone, marker)
 
 
 def _inner_page_rect(pattern: CalibrationPattern, rect_mm, share: float = 0.6) -> tuple[float, float, float, float]:
