@@ -163,6 +163,9 @@ def _read_gray(path: Path) -> np.ndarray:
         with Image.open(path) as img:
             img.load()
             gray = np.asarray(img.convert("L"))
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise CalibrateFailure(f"the picture {path} has more than {Image.MAX_IMAGE_PIXELS / 1e6:.0f} megapixels: "
+                               "scan at 600 dpi or less") from None
     except (OSError, ValueError) as exc:
         raise CalibrateFailure(f"cannot read the picture {path}: {getattr(exc, 'strerror', None) or exc}") from None
     if min(gray.shape) < 64 or not math.isfinite(float(gray.mean())):

@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 
 from calibration import default_profile, profile_to_toml
-from calibration.photo import MachineError, play_machine, rasterise, shuffled, synth_scan
+from calibration.board import board_image
+from calibration.photo import MachineError, play_machine, rasterise, shuffled, synth_photo, synth_scan
 from calibration.sheet import read_pattern_file
 
 MACHINE = MachineError(scale_x=1.01, scale_y=0.995, skew_deg=0.5, backlash_x_mm=0.3, backlash_y_mm=0.3)
@@ -43,6 +44,7 @@ def sheet(tmp_path_factory):
     page = rasterise(play_machine(shuffled(pattern.strokes(), 2), MACHINE), pattern.work_area, 5.0, 0.7)
     pictures = {
         "scan": synth_scan(page, 5.0, 127.0, seed=1),
+        "photo": synth_photo(page, 5.0, board_image(5.0), (1400, 900), seed=1),
         "blank": np.full((500, 500), 235, np.uint8),
         "blurred": synth_scan(page, 5.0, 127.0, blur_px=2.2, seed=1),
         "clipped": synth_scan(page, 5.0, 127.0, seed=1)[:, :560],
@@ -96,6 +98,16 @@ def test_measure_a_scan_writes_corrections_with_the_machine_s_names(run_cli, she
     assert len(corrections["tone"]["densities"]) == len(corrections["tone"]["darkness"]) >= 8
     assert "scale_x" in done.stdout and "±" in done.stdout  # the table
     assert (tmp_path / "corrections_residuals.png").stat().st_size > 1000
+
+
+def test_measure_a_photo_with_the_board_beside_the_sheet(run_cli, sheet, tmp_path):
+    out = tmp_path / "corrections.toml"
+    done = run_cli("calibrate", "measure", sheet / "photo.png", "--pattern", sheet / "sheet.json", "-o", out)
+    assert done.returncode == 0, done.stderr
+    corrections = tomllib.loads(out.read_text())
+    assert corrections["fit"]["mode"] == "photo" and "reference board" in done.stdout
+    assert corrections["affine"]["scale_y"] == pytest.approx(0.995, abs=0.001)
+    assert corrections["backlash"]["y_mm"] == pytest.approx(0.3, abs=0.05)
 
 
 @pytest.mark.parametrize("picture, dpi, says", [
