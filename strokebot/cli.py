@@ -39,6 +39,7 @@ from robot.host.journal import Journal
 from robot.host.stopping import signal_of, stop_on_signals
 from strokebot import jobs, pipeline
 from strokebot.cli_options import MAX_SEED, MAX_STROKES, FiniteFloatRange
+from strokebot.cli_calibrate import calibrate
 from strokebot.cli_painter import painter
 from strokebot.files import (
     check_output_dir,
@@ -591,6 +592,7 @@ def profile_show(file: Path | None) -> None:
 
 
 cli.add_command(painter)
+cli.add_command(calibrate)
 
 
 def main(argv: list[str] | None = None) -> None:
