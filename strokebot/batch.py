@@ -234,14 +234,17 @@ def run_local(
     they come; the processes are stopped when the iteration ends, early or not (Ctrl-C included)."""
     context = multiprocessing.get_context("spawn")  # torch after fork is unsafe
     pool = context.Pool(workers, initializer=set_worker_threads, initargs=(threads,))
+    results = pool.imap_unordered(_local_task, [(job, profile, options) for job in jobs])
     try:
-        yield from pool.imap_unordered(_local_task, [(job, profile, options) for job in jobs])
+        for result in results:
+            yield result
         pool.close()
     except BaseException:  # Ctrl-C, an error, or the caller stopping early (GeneratorExit)
         pool.terminate()
         raise
     finally:
         pool.join()
+        del results, pool  # its queues' semaphores go now, not after the traceback that holds this frame
 
 
 def _ray_task(name: str, data: bytes, profile: MachineProfile, options: FitOptions) -> ImageResult:

@@ -49,7 +49,10 @@ def batch(in_dir: Path, out_dir: Path, workers: int | None, ray_address: str | N
     """
     profile = load_profile(profile_path)
     if ray_address is not None:
-        batching.import_ray()  # not installed: one line, before any work
+        try:
+            batching.import_ray()  # not installed: one line, before any work
+        except batching.RayMissingError as exc:
+            raise StrokebotFailure(str(exc)) from None
     images = batching.find_images(in_dir)
     options = dataclasses.replace(_fit_options_from(kwargs), progress=False)  # one bar: the batch's
     settings = batching.batch_settings(profile, options)
