@@ -23,6 +23,8 @@ import tempfile
 import time
 import warnings
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -47,6 +49,10 @@ class BatchInputError(ValueError):
 
 class RayMissingError(ImportError):
     """``--ray`` was given but ray is not installed."""
+
+
+class WorkerDiedError(RuntimeError):
+    """A local worker process was killed while it fitted a picture."""
 
 
 @dataclass(frozen=True)
@@ -222,29 +228,40 @@ def set_worker_threads(threads: int) -> None:
     warnings.simplefilter("error", Image.DecompressionBombWarning)  # as strokebot.cli.main does
 
 
-def _local_task(task: tuple[ImageJob, MachineProfile, FitOptions]) -> tuple[ImageJob, ImageResult]:
-    job, profile, options = task
-    return job, fit_and_plan(job.image, profile, options)
-
-
 def run_local(
     jobs: Sequence[ImageJob], profile: MachineProfile, options: FitOptions, workers: int, threads: int
 ) -> Iterator[tuple[ImageJob, ImageResult]]:
     """Fit and plan ``jobs`` on ``workers`` spawned processes of ``threads`` threads each, yielding results as
-    they come; the processes are stopped when the iteration ends, early or not (Ctrl-C included)."""
+    they come; the processes are stopped when the iteration ends, early or not (Ctrl-C included).
+
+    Raises WorkerDiedError when a worker process is killed (out of memory, a signal of its own).
+    """
     context = multiprocessing.get_context("spawn")  # torch after fork is unsafe
-    pool = context.Pool(workers, initializer=set_worker_threads, initargs=(threads,))
-    results = pool.imap_unordered(_local_task, [(job, profile, options) for job in jobs])
+    executor = ProcessPoolExecutor(workers, mp_context=context, initializer=set_worker_threads, initargs=(threads,))
     try:
-        for result in results:
-            yield result
-        pool.close()
+        futures = {executor.submit(fit_and_plan, job.image, profile, options): job for job in jobs}
+        for returned, future in enumerate(as_completed(futures)):
+            try:
+                result = future.result()
+            except BrokenProcessPool:
+                raise WorkerDiedError(f"a worker process died (killed, or out of memory) with {len(jobs) - returned} "
+                                      "pictures unfinished; the finished ones are kept, and the same command "
+                                      "goes on with the rest (fewer --workers need less memory)") from None
+            yield futures[future], result
     except BaseException:  # Ctrl-C, an error, or the caller stopping early (GeneratorExit)
-        pool.terminate()
+        _stop(executor)
         raise
-    finally:
-        pool.join()
-        del results, pool  # its queues' semaphores go now, not after the traceback that holds this frame
+    executor.shutdown()
+
+
+def _stop(executor: ProcessPoolExecutor) -> None:
+    """Shut ``executor`` down now: queued pictures dropped, running ones stopped (their processes terminated)."""
+    processes = list(executor._processes.values())  # no public way to stop them before Python 3.14
+    executor.shutdown(wait=False, cancel_futures=True)
+    for process in processes:
+        process.terminate()
+    for process in processes:
+        process.join()
 
 
 def _ray_task(name: str, data: bytes, profile: MachineProfile, options: FitOptions) -> ImageResult:

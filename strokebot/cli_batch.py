@@ -88,6 +88,9 @@ def batch(in_dir: Path, out_dir: Path, workers: int | None, ray_address: str | N
         click.echo(f"stopped: {finished} of {len(plan.todo)} images finished; the same command goes on with the "
                    "rest", err=True)
         raise
+    except batching.WorkerDiedError as exc:
+        bar.close()
+        raise StrokebotFailure(str(exc)) from None
     bar.close()
     for name, reason in outcome.failed:
         click.echo(f"strokebot: error: {name}: {reason}", err=True)
