@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING
 
 from calibration import MachineProfile, profile_to_toml
 from gcode import PlanOptions
-from strokebot.files import check_output_dir, write_bytes_atomic, write_json_atomic
+from strokebot.files import check_output_dir, write_bytes_atomic, write_json_atomic, write_text_atomic
 
 if TYPE_CHECKING:
     from strokebot.fitting import FitOptions
@@ -69,11 +69,10 @@ class ImageJob:
 
 @dataclass(frozen=True)
 class ImageResult:
-    """What came back for one picture: its files' bytes and scores, or the one-line reason it failed."""
+    """What came back for one picture: its files' bytes, or the one-line reason it failed."""
 
     name: str
     files: dict[str, bytes] = dataclasses.field(default_factory=dict)
-    summary: dict = dataclasses.field(default_factory=dict)
     error: str | None = None
 
 
@@ -172,7 +171,7 @@ def fit_and_plan(image: Path, profile: MachineProfile, options: FitOptions) -> I
 
     A bad picture or a plan that does not fit the machine is a result (the batch goes on); a bug is raised.
     """
-    from strokebot import fitting, pipeline  # torch: loaded in the worker only
+    from strokebot import fitting, pipeline  # torch: imported where the fit runs
     from strokebot.cli import _write_fit
 
     try:
@@ -181,15 +180,12 @@ def fit_and_plan(image: Path, profile: MachineProfile, options: FitOptions) -> I
             folder = Path(tmp)
             _write_fit(run, folder)
             planned = pipeline.plan_svg(folder / "strokes.svg", profile)
-            (folder / "drawing.gcode").write_text("\n".join(planned.lines) + "\n")
-            (folder / "plan.json").write_text(json.dumps(planned.stats.to_dict(), indent=2, sort_keys=True) + "\n")
+            write_text_atomic(folder / "drawing.gcode", "\n".join(planned.lines) + "\n")  # as `strokebot plan` does
+            write_json_atomic(folder / "plan.json", planned.stats.to_dict())
             files = {name: (folder / name).read_bytes() for name in RESULT_FILES}
     except (ValueError, OSError) as exc:
         return ImageResult(image.name, error=" ".join((str(exc) or type(exc).__name__).split()))
-    report = run.report()
-    summary = {"seconds": report["seconds"], "psnr": report["psnr"], "ssim": report["ssim"],
-               "plot_min": round(planned.stats.est_seconds / 60, 2)}
-    return ImageResult(image.name, files, summary)
+    return ImageResult(image.name, files)
 
 
 def default_workers(cores: int | None = None) -> int:
@@ -213,11 +209,11 @@ def threads_per_worker(workers: int, cores: int | None = None) -> int:
 def set_worker_threads(threads: int) -> None:
     """In a worker process of its own: torch, numba and OpenMP use ``threads`` threads; Ctrl-C is the parent's.
 
-    The parent stops the workers itself (at Ctrl-C, SIGTERM or an error), so a worker never dies half way
-    through returning a result.
+    Ctrl-C reaches every process of the terminal's group: the workers leave it to the parent, which stops them
+    as it does at SIGTERM or an error; the pictures they were fitting are redone by the next run.
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    for variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
+    for variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):  # before torch is imported (numba already is)
         os.environ[variable] = str(threads)
     import numba
     import torch
