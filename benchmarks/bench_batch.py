@@ -1,6 +1,7 @@
 """`strokebot batch` throughput: pictures per minute with 1 and 2 local workers, and on a local Ray cluster.
 
-    .venv/bin/python benchmarks/bench_batch.py [--images 6] [--workers 1 2] [--ray] [--json PATH] [-- FIT OPTIONS]
+    .venv/bin/python benchmarks/bench_batch.py [--images 6] [--workers 1 2] [--ray] [--rounds 1] [--json PATH]
+                                               [-- FIT OPTIONS]
 
 The pictures are ``--images`` different crops (60 % of each side, at offsets across the picture) of
 examples/astronaut.png. Each configuration is one `strokebot batch IN -o NEW_FOLDER --quiet --device cpu
@@ -8,7 +9,9 @@ examples/astronaut.png. Each configuration is one `strokebot batch IN -o NEW_FOL
 (torch imported by the parent, workers spawned or Ray started, every picture fitted and planned and written).
 Pictures per minute are the pictures over that wall time; "batch's own" is what the command reports, from
 the first picture sent to the last one written. The strokes of every configuration are compared byte for
-byte (the same seed must give the same strokes whatever runs them).
+byte (the same seed must give the same strokes whatever runs them). With ``--rounds R`` every configuration
+runs R times, the configurations taking turns (on a shared machine the load changes from minute to minute);
+the table gives each configuration's median and its range.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import argparse
 import json
 import os
 import re
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -67,6 +71,7 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=6)
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--ray", action="store_true", help="also run on a local Ray cluster (--ray local)")
+    parser.add_argument("--rounds", type=int, default=1, help="runs of each configuration, taking turns")
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("fit", nargs="*", help="fit options after --, e.g. -- --strokes 500 --iters 100")
     args = parser.parse_args()
@@ -76,21 +81,27 @@ def main() -> None:
         in_dir = Path(tmp) / "in"
         make_pictures(in_dir, args.images)
         svgs = {}
-        for i, how in enumerate(configs):
-            out_dir = Path(tmp) / f"out{i}"
-            row = run_batch(in_dir, out_dir, how, args.fit)
-            rows.append(row)
-            svgs[row["how"]] = {p.parent.name: p.read_bytes() for p in sorted(out_dir.glob("*/strokes.svg"))}
-            print(f"{row['how']:>14}: {row['wall_s']:7.1f} s, {row['images_per_min']:6.2f} images/min "
-                  f"(batch's own {row['own_images_per_min']}) | {row['said']}", flush=True)
+        for round_ in range(args.rounds):
+            for i, how in enumerate(configs):
+                out_dir = Path(tmp) / f"out{round_}-{i}"
+                row = run_batch(in_dir, out_dir, how, args.fit)
+                rows.append(row)
+                svgs[(round_, row["how"])] = {p.parent.name: p.read_bytes() for p in sorted(out_dir.glob("*/strokes.svg"))}
+                print(f"{row['how']:>14}: {row['wall_s']:7.1f} s, {row['images_per_min']:6.2f} images/min "
+                      f"(batch's own {row['own_images_per_min']}) | {row['said']}", flush=True)
     same = all(s == next(iter(svgs.values())) for s in svgs.values())
     print(f"same strokes in every configuration: {same}")
     fit = " ".join(args.fit) or "the fit defaults (--strokes 2000 --iters 300 --size 128)"
-    print(f"| how | wall s | images/min | batch's own images/min |  ({args.images} pictures, {fit}, "
-          f"{os.cpu_count()} cores)")
+    print(f"{args.images} pictures, {fit}, {os.cpu_count()} cores, {args.rounds} round(s)")
+    print("| how | wall s, median (range) | images/min, median (range) | batch's own images/min, median |")
     print("|---|---:|---:|---:|")
-    for row in rows:
-        print(f"| `{row['how']}` | {row['wall_s']:.1f} | {row['images_per_min']:.2f} | {row['own_images_per_min']} |")
+    for how in configs:
+        mine = [row for row in rows if row["how"] == " ".join(how)]
+        wall = sorted(row["wall_s"] for row in mine)
+        rate = sorted(row["images_per_min"] for row in mine)
+        own = statistics.median(row["own_images_per_min"] for row in mine)
+        print(f"| `{' '.join(how)}` | {statistics.median(wall):.1f} ({wall[0]:.1f}-{wall[-1]:.1f}) | "
+              f"{statistics.median(rate):.2f} ({rate[0]:.2f}-{rate[-1]:.2f}) | {own:.2f} |")
     if args.json is not None:
         args.json.write_text(json.dumps({"fit": args.fit, "rows": rows, "same_strokes": same}, indent=2) + "\n")
     if not same:
