@@ -298,7 +298,10 @@ def run_ray(
     """
     ray = import_ray()
     extra = {"include_dashboard": False} if address == "local" else {}
-    ray.init(address=address, log_to_driver=False, logging_level=logging.ERROR, **extra)
+    try:
+        ray.init(address=address, log_to_driver=False, logging_level=logging.ERROR, **extra)
+    except ConnectionError as exc:
+        raise ConnectionError(f"cannot reach a Ray cluster at {address!r}: {exc}") from None
     try:
         remote = ray.remote(num_cpus=1)(_ray_task)
         limit = in_flight or max(1, 2 * int(ray.cluster_resources().get("CPU", 1)))
