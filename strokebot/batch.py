@@ -293,8 +293,9 @@ def run_ray(
 
     ``address``: "local" starts a cluster on this machine for the batch, "auto" joins the one running here,
     else a cluster's address (``ray://host:10001``). The pictures travel as bytes and the outputs come back, so
-    the nodes need strokebot installed but no shared folder. Unfinished tasks are cancelled when the iteration
-    ends early (Ctrl-C included), and the connection is closed.
+    the nodes need strokebot installed but no shared folder. A task asks for no GPU, so Ray hides the GPUs from
+    it and it fits on the CPU. Unfinished tasks are cancelled when the iteration ends early (Ctrl-C included),
+    and the connection is closed.
     """
     ray = import_ray()
     extra = {"include_dashboard": False} if address == "local" else {}
