@@ -593,6 +593,8 @@ def profile_show(file: Path | None) -> None:
 
 cli.add_command(painter)
 cli.add_command(calibrate)
+from strokebot.cli_batch import batch  # noqa: E402 (here: it reuses the fit options defined above)
+cli.add_command(batch)
 
 
 def main(argv: list[str] | None = None) -> None:
