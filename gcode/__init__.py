@@ -5,7 +5,7 @@ from gcode.check import LineTooLongError, OutOfBoundsError, RefusedCommandError,
 from gcode.emit import emit_gcode
 from gcode.layout import ROTATIONS, Placement, layout_to_work_area
 from gcode.order import order_paths
-from gcode.plan import PlannedDrawing, PlanOptions, order_lines, plan_document, plan_svg
+from gcode.plan import PlannedDrawing, PlanOptions, order_lines, plan_document, plan_drawing
 from gcode.reader import (
     Dwell,
     Event,
@@ -55,7 +55,7 @@ __all__ = [
     "order_paths",
     "parse_words",
     "plan_document",
-    "plan_svg",
+    "plan_drawing",
     "read_program",
     "read_svg",
     "strip_comment",
