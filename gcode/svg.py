@@ -81,7 +81,7 @@ def flatten_svg(svg: LoadedSvg, quantization_px: float) -> vpype.Document:
             crop=False,  # cropped below, faster, to the same lines
             simplify=True,  # drop vertices within the quantization of the curve: chord error, not step length
         )
-    except ValueError as exc:
+    except (ValueError, TypeError) as exc:  # TypeError: svgelements on a command without its numbers ("H")
         raise SvgError(f"SVG {svg.path} cannot be interpreted: {exc}") from None
 
     if svg.page_px is not None:
@@ -146,10 +146,11 @@ def _keep_dots(root: ET.Element) -> None:
             continue
         try:
             subpaths = list(svgelements.Path(data).as_subpaths())
-        except ValueError:  # malformed path data: left for vpype to report
+            dots = [_is_dot(subpath) for subpath in subpaths]
+        except (ValueError, TypeError):  # malformed path data: left for vpype to report
             continue
-        if any(_is_dot(subpath) for subpath in subpaths):
-            rewritten = (_dot_d(sub) if _is_dot(sub) else sub.d(relative=False) for sub in subpaths)
+        if any(dots):
+            rewritten = (_dot_d(sub) if dot else sub.d(relative=False) for sub, dot in zip(subpaths, dots))
             element.set("d", " ".join(rewritten))
 
 
