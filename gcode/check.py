@@ -131,7 +131,9 @@ def check_moves(program: Program, profile: MachineProfile) -> Timeline:
     The emitter's moves are read as values; the other lines (few distinct texts, repeated at every pen
     lift) are checked once each and interpreted once per modal state, the position aside, where they do not
     depend on it. A move in a mode the emitter does not write (inches, relative, a G92 offset from a custom
-    template) is read from its text. Warnings (``$`` reports, a GRBL ``T`` word) are not collected.
+    template) is read from its text. The length of a G0/G1 line is not checked: its numbers are bounded by the
+    work area and the feed's range, well within any firmware's line. Warnings (``$`` reports, a GRBL ``T``
+    word) are not collected.
     """
     walk = _Walk(profile)
     for number, row in enumerate(program.rows, start=1):
@@ -172,14 +174,17 @@ class _Walk:
         feed = motion.feed_mm_min if motion.feed_mm_min is not None else state.feed_mm_min
         if (self.motions_as_text or not state.absolute or state.mm_per_unit != 1.0 or state.offset_mm != (0.0, 0.0, 0.0)
                 or (motion.code != "G0" and not feed)):
-            self._execute(motion.text(), number)
+            text = motion.text()
+            _check_text(text, _where(number, number, text), self.profile)
+            self._execute(text, number)
             return
         start = (state.x_mm, state.y_mm)
         end = (motion.x_mm, motion.y_mm)
         rapid = motion.code == "G0"
         if motion.code in ("G0", "G1"):
             points = [start, end]
-        else:
+        else:  # only an arc's line can outgrow the firmware's buffer (its I and J have no bound): check it
+            _check_text(motion.text(), _where(number, number, motion.text()), self.profile)
             arc_state = dataclasses.replace(state, motion=motion.code)
             values = {"X": motion.x_mm, "Y": motion.y_mm, "I": motion.i_mm, "J": motion.j_mm}
             try:

@@ -15,12 +15,20 @@ from typing import Callable, Sequence
 from PIL import Image
 
 from calibration import MachineProfile
-from gcode import PlanOptions, PlanStats, Placement, check_program, plan_drawing
-from gcode.check import check_moves
+from gcode import (
+    PlanOptions,
+    PlanStats,
+    Placement,
+    build_program,
+    check_moves,
+    check_program,
+    plan_drawing,
+    timeline_stats,
+)
 from gcode.dialects import dialect_for
-from gcode.emit import MAX_LINE_CHARS, build_program, sanitize_comment
+from gcode.emit import MAX_LINE_CHARS, sanitize_comment
 from gcode.reader import strip_comment
-from gcode.stats import elapsed_seconds, timeline_stats
+from gcode.stats import elapsed_seconds
 from robot import (
     BoardSimulator,
     ConnectOptions,
