@@ -140,7 +140,8 @@ def run_lkh(starts: np.ndarray, ends: np.ndarray, runs: int) -> tuple[float, flo
 def write_lines_svg(path: Path, n: int, seed: int) -> None:
     """The N random lines of the ordering benchmark as an SVG page of 200 x 200 mm, one <path> a line."""
     starts, ends = random_lines(n, seed)
-    paths = "\n".join(f'<path d="M {a.real:.4f},{a.imag:.4f} L {b.real:.4f},{b.imag:.4f}"/>' for a, b in zip(starts, ends))
+    paths = "\n".join(f'<path d="M {a.real:.4f},{a.imag:.4f} L {b.real:.4f},{b.imag:.4f}"/>'
+                      for a, b in zip(starts, ends))
     path.write_text('<?xml version="1.0" encoding="UTF-8"?>\n<svg xmlns="http://www.w3.org/2000/svg" width="200mm" '
                     f'height="200mm" viewBox="0 0 200 200">\n<g fill="none" stroke="black">\n{paths}\n</g>\n</svg>\n')
 

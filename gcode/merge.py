@@ -13,7 +13,7 @@ import numpy as np
 import vpype
 from scipy.spatial import KDTree
 
-_MARGIN = 1e-9  # relative: ends a hair beyond the tolerance count as neighbours (a query the loop may skip is never missed)
+_MARGIN = 1e-9  # ends a hair beyond the tolerance count as neighbours: no query that finds something is skipped
 
 
 def merge_lines(lines: vpype.LineCollection, tolerance: float, flip: bool = True) -> vpype.LineCollection:
@@ -57,7 +57,8 @@ def merge_lines(lines: vpype.LineCollection, tolerance: float, flip: bool = True
 def _lonely_ends(lines: list[np.ndarray], tolerance: float) -> dict[int, tuple[bool, bool]]:
     """For each line (by ``id``): whether its start, and its end, have no end of another line near them."""
     n = len(lines)
-    ends = np.array([(line[0].real, line[0].imag) for line in lines] + [(line[-1].real, line[-1].imag) for line in lines])
+    points = np.array([line[0] for line in lines] + [line[-1] for line in lines])
+    ends = np.column_stack((points.real, points.imag))
     owner = np.concatenate((np.arange(n), np.arange(n)))
     alone = np.ones(2 * n, dtype=bool)
     radius = tolerance * (1 + _MARGIN) + _MARGIN

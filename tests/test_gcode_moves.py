@@ -29,8 +29,8 @@ def drawing(seed: int, pens: int = 2) -> vpype.Document:
     rng = np.random.default_rng(seed)
     doc = vpype.Document()
     for layer_id in range(1, pens + 1):
-        lines = [40 + 120 * rng.random() + 1j * (40 + 120 * rng.random()) + np.cumsum(rng.normal(0, 3, 6) + 1j * rng.normal(0, 3, 6))
-                 for _ in range(8)]
+        starts = 40 + 120 * rng.random(8) + 1j * (40 + 120 * rng.random(8))
+        lines = [start + np.cumsum(rng.normal(0, 3, 6) + 1j * rng.normal(0, 3, 6)) for start in starts]
         centre = 100 + 100j + layer_id * (5 + 5j)
         lines.append(centre + 20 * np.exp(1j * np.linspace(0, 1.5 * np.pi, 40)))  # an arc with --arcs
         lines.append(np.array([60 + 60j, 60 + 60j]))  # a dot

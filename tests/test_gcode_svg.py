@@ -114,7 +114,8 @@ def test_a_file_path_given_as_a_string_works(tmp_path):
             "not a finite number",
         ),
         ("<html><body/></html>", "not an SVG"),
-        ('<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 10 10"><path d="M 3 4 H"/></svg>', "cannot be interpreted"),
+        ('<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 10 10"><path d="M 3 4 H"/></svg>',
+         "cannot be interpreted"),
     ],
 )
 def test_bad_svgs_raise_svg_error_naming_the_file(tmp_path, text, why):
