@@ -1,10 +1,18 @@
-"""Pen-up travel ordering: gcode.order.order_paths against vpype linesort (greedy, --two-opt) and LKH-3.
+"""Pen-up travel ordering: gcode.order.order_paths against vpype linesort (greedy, --two-opt) and LKH-3;
+and `strokebot plan` as a whole command against `vpype read IN.svg linesort write OUT.svg`.
 
     .venv/bin/python benchmarks/bench_plan.py [--sizes 1000 10000 100000] [--seed 0] [--json PATH]
+    .venv/bin/python benchmarks/bench_plan.py --whole-command [--lines 100000] [--svg DEMO.svg ...] [--repeat 2]
 
-N random straight lines, 1-5 mm long in uniform random directions, centres uniform in a 200 x 200 mm square,
-pen starting at (0, 0). Travel is pen-up distance from the start; seconds time the ordering alone.
-LKH-3 (PyPI elkai) gives a near-optimal reference for small N; it is used only here, never by gcode/.
+Ordering alone: N random straight lines, 1-5 mm long in uniform random directions, centres uniform in a
+200 x 200 mm square, pen starting at (0, 0). Travel is pen-up distance from the start; seconds time the
+ordering alone. LKH-3 (PyPI elkai) gives a near-optimal reference for small N; it is used only here.
+
+Whole command: each command runs in a fresh process (wall time of the process, imports included), ours
+and vpype's taking turns, on an SVG of N such lines (written here, one <path> each) and on any --svg given.
+Pen-up travel of both outputs is measured the same way, in machine mm: vpype's SVG is read back and laid out
+on the default profile's machine as `plan` lays out its input (the same page, so the same placement), then
+travel is summed from the machine origin through its lines in order and back, as `plan --stats` counts ours.
 """
 
 from __future__ import annotations
@@ -22,7 +30,13 @@ import numpy as np
 import vpype as vp
 from vpype_cli.operations import linesort
 
+from calibration import default_profile
+from gcode.layout import layout_to_work_area
 from gcode.order import EXACT_MAX, order_paths, travel_mm
+from gcode.svg import read_svg
+
+BIN = Path(sys.executable).parent  # the environment's scripts: strokebot and vpype
+REPO = Path(__file__).resolve().parents[1]
 
 LINESORT = linesort.callback.__wrapped__  # the function the `linesort` command runs on each layer
 
@@ -123,6 +137,53 @@ def run_lkh(starts: np.ndarray, ends: np.ndarray, runs: int) -> tuple[float, flo
     return travel_mm(starts, ends, order, reversed_), seconds
 
 
+def write_lines_svg(path: Path, n: int, seed: int) -> None:
+    """The N random lines of the ordering benchmark as an SVG page of 200 x 200 mm, one <path> a line."""
+    starts, ends = random_lines(n, seed)
+    paths = "\n".join(f'<path d="M {a.real:.4f},{a.imag:.4f} L {b.real:.4f},{b.imag:.4f}"/>'
+                      for a, b in zip(starts, ends))
+    path.write_text('<?xml version="1.0" encoding="UTF-8"?>\n<svg xmlns="http://www.w3.org/2000/svg" width="200mm" '
+                    f'height="200mm" viewBox="0 0 200 200">\n<g fill="none" stroke="black">\n{paths}\n</g>\n</svg>\n')
+
+
+def timed(command: list[str]) -> float:
+    """Wall seconds of ``command`` in a fresh process, which must succeed."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
+    t0 = time.perf_counter()
+    subprocess.run(command, env=env, check=True, stdout=subprocess.DEVNULL)
+    return time.perf_counter() - t0
+
+
+def svg_travel_mm(svg: Path) -> float:
+    """Pen-up mm of an SVG's lines in file order, placed as `plan` places them: each layer (pen) from the
+    machine origin and back, as a `plan` program parks the pen there for each pen change."""
+    placed, _ = layout_to_work_area(read_svg(svg), default_profile())
+    travel = 0.0
+    for layer in placed.layers.values():
+        entries = np.array([0j] + [line[0] for line in layer])
+        exits = np.array([0j] + [line[-1] for line in layer])
+        travel += float(np.abs(np.roll(entries, -1) - exits).sum())
+    return travel
+
+
+def whole_command(svgs: list[Path], repeat: int, out_dir: Path) -> list[dict]:
+    """Rows of wall seconds (each run) and pen-up travel mm for `strokebot plan` and vpype on each SVG."""
+    rows = []
+    for svg in svgs:
+        gcode, stats, vpype_svg = out_dir / "out.gcode", out_dir / "stats.json", out_dir / "vpype.svg"
+        ours = [str(BIN / "strokebot"), "plan", str(svg), "-o", str(gcode), "--stats", str(stats)]
+        theirs = [str(BIN / "vpype"), "read", str(svg), "linesort", "write", str(vpype_svg)]
+        times: dict[str, list[float]] = {"strokebot plan": [], "vpype read linesort write": []}
+        for _ in range(repeat):  # taking turns, so that both see the same load
+            times["strokebot plan"].append(timed(ours))
+            times["vpype read linesort write"].append(timed(theirs))
+        travel = {"strokebot plan": json.loads(stats.read_text())["travel_mm"],
+                  "vpype read linesort write": svg_travel_mm(vpype_svg)}
+        for method, seconds in times.items():
+            rows.append({"svg": svg.name, "method": method, "seconds": seconds, "travel_mm": travel[method]})
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10_000, 100_000])
@@ -131,9 +192,33 @@ def main() -> None:
     parser.add_argument("--lkh-runs", type=int, default=1)
     parser.add_argument("--two-opt-max", type=int, default=10_000,
                         help="run vpype linesort --two-opt only up to this N (its passes are O(N^2) each)")
+    parser.add_argument("--whole-command", action="store_true",
+                        help="time `strokebot plan` and `vpype read linesort write` as whole commands instead")
+    parser.add_argument("--lines", type=int, default=100_000, help="whole command: random lines in the SVG (0: none)")
+    parser.add_argument("--svg", type=Path, action="append", default=[], help="whole command: also this SVG")
+    parser.add_argument("--repeat", type=int, default=2, help="whole command: runs of each command")
     parser.add_argument("--json", type=Path, help="also write the rows here")
     args = parser.parse_args()
+    if args.whole_command:
+        with tempfile.TemporaryDirectory() as tmp:
+            svgs = list(args.svg)
+            if args.lines:
+                svgs.insert(0, Path(tmp) / f"lines{args.lines}.svg")
+                write_lines_svg(svgs[0], args.lines, args.seed)
+            rows = whole_command(svgs, args.repeat, Path(tmp))
+        print("| SVG | command | wall seconds (each run) | pen-up travel mm |")
+        print("|---|---|---|---:|")
+        for row in rows:
+            runs = " / ".join(f"{s:.1f}" for s in row["seconds"])
+            print(f"| {row['svg']} | {row['method']} | {runs} | {row['travel_mm']:.0f} |")
+        if args.json:
+            args.json.write_text(json.dumps({"seed": args.seed, "rows": rows}, indent=2))
+        return
+    ordering_alone(args)
 
+
+def ordering_alone(args: argparse.Namespace) -> None:
+    """The ordering benchmark: order_paths, vpype linesort (greedy, --two-opt) and LKH-3 on N random lines."""
     imported, compiled = compile_seconds()
     print(f"gcode.order in a fresh process with an empty numba cache: import {imported:.2f} s, "
           f"first calls (numba compiles) {compiled:.2f} s")

@@ -75,15 +75,58 @@ def layout_to_work_area(
     """A copy of the document in machine mm, its page fitted and centred in the drawing area.
 
     Content outside the page is cropped first; a document without a page size fits its content bounds.
+    Each layer's lines are transformed together, as one array.
     """
-    doc = _copy(doc)
     if doc.page_size is not None:
-        doc.crop(0, 0, *doc.page_size)
+        doc = crop_document(doc, 0, 0, *doc.page_size)
     placement = place(*extent_of(doc), profile, rotate)
+    placed = doc.clone()
     for layer_id, layer in doc.layers.items():
-        doc.replace([placement.to_machine(line, profile) for line in layer], layer_id)
-    doc.page_size = (profile.work_area.width_mm, profile.work_area.height_mm)
-    return doc, placement
+        points, ends = _joined(layer.lines)
+        placed.layers[layer_id] = layer.clone(_split(placement.to_machine(points, profile), ends))
+    placed.page_size = (profile.work_area.width_mm, profile.work_area.height_mm)
+    return placed, placement
+
+
+def crop_document(doc: vpype.Document, x1: float, y1: float, x2: float, y2: float) -> vpype.Document:
+    """A copy of the document cropped to a rectangle, as vpype's ``Document.crop`` crops it.
+
+    Lines wholly inside are kept as they are, found for all lines at once; vpype crops the others.
+    """
+    cropped = doc.clone()
+    for layer_id, layer in doc.layers.items():
+        cropped.layers[layer_id] = layer.clone(_crop_lines(layer.lines, x1, y1, x2, y2))
+    return cropped
+
+
+def _crop_lines(lines: list[np.ndarray], x1: float, y1: float, x2: float, y2: float) -> list[np.ndarray]:
+    """vpype's ``LineCollection.crop`` of ``lines``, without calling it for the lines that it keeps whole."""
+    x1, x2 = min(x1, x2), max(x1, x2)
+    y1, y2 = min(y1, y2), max(y1, y2)
+    if x1 == x2 or y1 == y2 or not lines:
+        return []
+    points, ends = _joined(lines)
+    outside = (points.real < x1) | (points.real > x2) | (points.imag < y1) | (points.imag > y2)
+    cut = np.add.reduceat(outside, np.concatenate(([0], ends[:-1]))) > 0  # lines hold at least one point
+    kept: list[np.ndarray] = []
+    for line, crossed in zip(lines, cut.tolist()):
+        if crossed:
+            kept.extend(vpype.crop(line, x1, y1, x2, y2))
+        else:
+            kept.append(line)
+    return kept
+
+
+def _joined(lines: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """All points of ``lines`` in one array, and where each line ends in it."""
+    if not lines:
+        return np.zeros(0, dtype=complex), np.zeros(0, dtype=int)
+    return np.concatenate(lines), np.cumsum([len(line) for line in lines])
+
+
+def _split(points: np.ndarray, ends: np.ndarray) -> list[np.ndarray]:
+    """``points`` cut back into lines ending at ``ends``, the inverse of :func:`_joined`."""
+    return np.split(points, ends[:-1]) if len(ends) else []
 
 
 def _fit(
@@ -100,11 +143,3 @@ def _fit(
     right = min(area.width_mm - margin, left + width_px * scale)
     bottom = min(area.height_mm - margin, top + height_px * scale)
     return scale, (left, top, right, bottom)
-
-
-def _copy(doc: vpype.Document) -> vpype.Document:
-    """A deep copy of the document, so that layout never changes its input."""
-    copy = doc.clone()
-    for layer_id, layer in doc.layers.items():
-        copy.layers[layer_id] = layer.clone([line.copy() for line in layer])
-    return copy

@@ -1,8 +1,9 @@
 """Turn an SVG into a drawing ready to emit: in machine mm, one layer per pen, lines merged and ordered.
 
 Curves are flattened once, after the layout scale is known, so the tolerance holds in machine
-millimetres however much the drawing is enlarged: the file is read coarsely to find the scale, then
-again at ``tolerance / scale`` CSS px.
+millimetres however much the drawing is enlarged: the file is parsed once, the scale found from its page,
+and its curves flattened at ``tolerance / scale`` CSS px. A file without a page is laid out by its
+content's bounds, so it is flattened coarsely first to measure them.
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ import vpype
 
 from calibration import MachineProfile
 from gcode.layout import ROTATIONS, Placement, extent_of, layout_to_work_area, place
+from gcode.merge import merge_lines
 from gcode.order import order_paths
-from gcode.svg import read_svg
+from gcode.svg import flatten_svg, load_svg
 
 COARSE_QUANTIZATION_PX = 1.0  # first reading, only to measure the page or the content
 ARC_SHARE_OF_TOLERANCE = 0.75  # with arcs: 1/4 of the tolerance for flattening, 3/4 for fitting arcs
@@ -57,12 +59,20 @@ class PlannedDrawing:
     options: PlanOptions
 
 
-def plan_svg(path: str | Path, profile: MachineProfile, options: PlanOptions = PlanOptions()) -> PlannedDrawing:
+def plan_drawing(path: str | Path, profile: MachineProfile, options: PlanOptions = PlanOptions()) -> PlannedDrawing:
     """Read an SVG with its curves flattened to the tolerance in machine mm, then plan it."""
-    coarse = read_svg(path, quantization_px=COARSE_QUANTIZATION_PX)
-    scale = place(*extent_of(coarse), profile, options.rotate).scale
+    svg = load_svg(path)
+    if svg.page_px is not None:
+        coarse = None
+        scale = place(0j, svg.page_px, profile, options.rotate).scale
+    else:
+        coarse = flatten_svg(svg, COARSE_QUANTIZATION_PX)
+        scale = place(*extent_of(coarse), profile, options.rotate).scale
     quantization_px = 0.9 * options.flatten_tolerance_mm / scale  # 10 % kept for a slightly larger final scale
-    doc = coarse if quantization_px >= COARSE_QUANTIZATION_PX else read_svg(path, quantization_px=quantization_px)
+    if quantization_px >= COARSE_QUANTIZATION_PX:
+        doc = coarse if coarse is not None else flatten_svg(svg, COARSE_QUANTIZATION_PX)
+    else:
+        doc = flatten_svg(svg, quantization_px)
     return plan_document(doc, profile, options)
 
 
@@ -74,8 +84,7 @@ def plan_document(doc: vpype.Document, profile: MachineProfile, options: PlanOpt
     """
     placed, placement = layout_to_work_area(doc, profile, options.rotate)
     for layer_id in sorted(placed.layers):
-        layer = placed.layers[layer_id].clone(placed.layers[layer_id])
-        layer.merge(tolerance=options.merge_tolerance_mm, flip=True)
+        layer = merge_lines(placed.layers[layer_id], options.merge_tolerance_mm, flip=True)
         placed.layers[layer_id] = order_lines(layer, start=0j)
     return PlannedDrawing(document=placed, placement=placement, options=options)
 

@@ -411,7 +411,7 @@ def _motion(state: ModalState, values: dict[str, float], line_no: int) -> list[M
     if state.motion in ("G0", "G1"):
         points = [start, (x, y)]
     else:
-        points = _arc_points(state, values, (x, y), line_no)
+        points = arc_points(state, values, (x, y), line_no)
     dz_mm = z - state.z_mm
     state.x_mm, state.y_mm, state.z_mm = x, y, z
     pen_down = state.pen_down
@@ -421,7 +421,7 @@ def _motion(state: ModalState, values: dict[str, float], line_no: int) -> list[M
     return moves
 
 
-def _arc_points(
+def arc_points(
     state: ModalState, values: dict[str, float], end: tuple[float, float], line_no: int
 ) -> list[tuple[float, float]]:
     """Points along a G2/G3 arc (I/J centre offsets); no chord strays more than ARC_TOLERANCE_MM."""

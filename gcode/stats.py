@@ -31,7 +31,8 @@ import numpy as np
 
 from calibration import MachineProfile
 from gcode.dialects import flavour_for
-from gcode.reader import Dwell, Event, Move, PenChange, read_program
+from gcode.moves import DWELL, MOVE, PEN_UP, Timeline, timeline_of_events
+from gcode.reader import Move, read_program
 
 JUNCTION_DEVIATION_MM = 0.01  # GRBL's default $11 (Marlin's default is 0.013)
 PLANNER_BLOCKS = 15  # moves the planner holds: BLOCK_BUFFER_SIZE 16 less the free slot, GRBL's and Marlin's
@@ -60,14 +61,22 @@ def compute_stats(
     ``planner_blocks`` is the firmware's look-ahead (a board with a longer planner buffer runs faster).
     """
     lines = list(gcode_lines)
-    events = read_program(lines, flavour_for(profile))
-    moves = [e for e in events if isinstance(e, Move)]
+    timeline = timeline_of_events(read_program(lines, flavour_for(profile)))
+    return timeline_stats(timeline, sum(1 for line in lines if line.strip()), profile, planner_blocks)
+
+
+def timeline_stats(
+    timeline: Timeline, line_count: int, profile: MachineProfile, planner_blocks: int = PLANNER_BLOCKS
+) -> PlanStats:
+    """Statistics of what a program does (``line_count``: its non-blank lines); see :func:`compute_stats`."""
+    delta = timeline.end_mm - timeline.start_mm
+    lengths = list(map(math.hypot, delta[:, 0].tolist(), delta[:, 1].tolist()))  # math.dist of each move
     return PlanStats(
-        draw_mm=sum(math.dist(m.start, m.end) for m in moves if m.pen_down),
-        travel_mm=sum(math.dist(m.start, m.end) for m in moves if not m.pen_down),
-        pen_lifts=sum(1 for e in events if isinstance(e, PenChange) and not e.down),
-        est_seconds=sum(_event_seconds(events, profile, planner_blocks)),
-        lines=sum(1 for line in lines if line.strip()),
+        draw_mm=sum(itertools.compress(lengths, timeline.pen_down.tolist())),
+        travel_mm=sum(itertools.compress(lengths, (~timeline.pen_down).tolist())),
+        pen_lifts=int(np.count_nonzero(timeline.kinds == PEN_UP)),
+        est_seconds=sum(_event_seconds(timeline, profile, planner_blocks).tolist()),
+        lines=line_count,
     )
 
 
@@ -75,10 +84,10 @@ def elapsed_seconds(
     gcode_lines: Sequence[str], profile: MachineProfile, planner_blocks: int = PLANNER_BLOCKS
 ) -> list[float]:
     """Estimated time from the start of the program to the end of each line: what a progress ETA needs."""
-    events = read_program(gcode_lines, flavour_for(profile))
+    timeline = timeline_of_events(read_program(gcode_lines, flavour_for(profile)))
     per_line = [0.0] * (len(gcode_lines) + 1)
-    for event, seconds in zip(events, _event_seconds(events, profile, planner_blocks)):
-        per_line[event.line_no] += seconds
+    for line_no, seconds in zip(timeline.line_no.tolist(), _event_seconds(timeline, profile, planner_blocks).tolist()):
+        per_line[line_no] += seconds
     return list(itertools.accumulate(per_line[1:]))
 
 
@@ -89,58 +98,49 @@ def drawn_mm(gcode_lines: Sequence[str], line_numbers: Iterable[int], profile: M
     return sum(math.dist(e.start, e.end) for e in events if isinstance(e, Move) and e.pen_down and e.line_no in wanted)
 
 
-def _event_seconds(events: list[Event], profile: MachineProfile, planner_blocks: int) -> list[float]:
+def _event_seconds(timeline: Timeline, profile: MachineProfile, planner_blocks: int) -> np.ndarray:
     """The time each event takes: moves as the planner blends them between stops, dwells as written."""
-    times = [0.0] * len(events)
-    moves: list[Move] = []
-    indices: list[int] = []
-    after_stop: list[bool] = []  # the move follows something other than a move: it starts from rest
-    stopped = True
-    for index, event in enumerate(events):
-        if isinstance(event, Move):
-            moves.append(event)
-            indices.append(index)
-            after_stop.append(stopped)
-            stopped = False
-        else:
-            stopped = True
-            if isinstance(event, Dwell):
-                times[index] = event.seconds
-    for index, seconds in zip(indices, _planned_seconds(moves, after_stop, profile, planner_blocks)):
-        times[index] = seconds
+    kinds = timeline.kinds
+    is_move = kinds == MOVE
+    after_stop = ~np.concatenate(([False], is_move[:-1]))[is_move]  # the move starts from rest
+    times = np.zeros(len(kinds))
+    times[kinds == DWELL] = timeline.dwell_s
+    times[is_move] = _planned_seconds(timeline, after_stop, profile, planner_blocks)
     return times
 
 
 def move_times(moves: list[Move], profile: MachineProfile, planner_blocks: int = PLANNER_BLOCKS) -> list[float]:
     """Time of each of ``moves`` executed back to back from rest to rest, planned ``planner_blocks`` at a time."""
-    return _planned_seconds(moves, [True] + [False] * (len(moves) - 1), profile, planner_blocks)
+    timeline = timeline_of_events(moves)
+    after_stop = np.zeros(len(moves), dtype=bool)
+    after_stop[:1] = True
+    return _planned_seconds(timeline, after_stop, profile, planner_blocks).tolist()
 
 
 def _planned_seconds(
-    moves: list[Move], after_stop: list[bool], profile: MachineProfile, planner_blocks: int
-) -> list[float]:
+    timeline: Timeline, after_stop: np.ndarray, profile: MachineProfile, planner_blocks: int
+) -> np.ndarray:
     """Time of each move as the planner runs them, stopping before each move marked in ``after_stop``."""
-    blocks = [(i, m) for i, m in enumerate(moves) if m.start != m.end or m.dz_mm]  # GRBL drops empty blocks
-    times = [0.0] * len(moves)
-    if not blocks:
+    times = np.zeros(len(after_stop))
+    start, end, dz = timeline.start_mm, timeline.end_mm, timeline.dz_mm
+    blocks = (start[:, 0] != end[:, 0]) | (start[:, 1] != end[:, 1]) | (dz != 0)  # GRBL drops empty blocks
+    if not blocks.any():
         return times
     motion = profile.motion
-    delta = np.array([(m.end[0] - m.start[0], m.end[1] - m.start[1], m.dz_mm) for _, m in blocks])
+    delta = np.stack((end[blocks, 0] - start[blocks, 0], end[blocks, 1] - start[blocks, 1], dz[blocks]), axis=1)
     length = np.sqrt((delta**2).sum(axis=1))
     unit = delta / length[:, None]
-    feed = np.array([motion.travel_feed_mm_min if m.rapid else m.feed_mm_min for _, m in blocks], dtype=float)
+    feed = np.where(timeline.rapid[blocks], motion.travel_feed_mm_min, timeline.feed_mm_min[blocks])
     nominal = np.maximum(feed, MINIMUM_FEED_MM_MIN) / 60.0
     accel, junction_accel = _accelerations(unit, motion.acceleration_mm_s2, per_axis=profile.firmware == "grbl")
     # the fastest each block may be entered (squared): a stop after a non-move, else the junction's limit
-    max_entry_sqr = np.zeros(len(blocks))
+    max_entry_sqr = np.zeros(len(unit))
     corner = junction_speed_sqr(-(unit[1:] * unit[:-1]).sum(axis=1), junction_accel)
     max_entry_sqr[1:] = np.minimum(np.minimum(nominal[1:], nominal[:-1]) ** 2, corner)
-    restarts = np.fromiter((after_stop[i] for i, _ in blocks), dtype=bool, count=len(blocks))
-    max_entry_sqr[restarts] = 0.0
+    max_entry_sqr[after_stop[blocks]] = 0.0
     exit_sqr = _planned_exit_sqr(max_entry_sqr, 2 * accel * length, planner_blocks)
     v_in, v_out = np.sqrt(np.concatenate(([0.0], exit_sqr[:-1]))), np.sqrt(exit_sqr)
-    for (i, _), seconds in zip(blocks, _block_seconds(length, v_in, v_out, nominal, accel).tolist()):
-        times[i] = seconds
+    times[blocks] = _block_seconds(length, v_in, v_out, nominal, accel)
     return times
 
 

@@ -14,7 +14,15 @@ from typing import Sequence
 from PIL import Image
 
 from calibration import MachineProfile
-from gcode import PlanOptions, PlanStats, Placement, check_program, compute_stats, emit_gcode, plan_svg as plan_svg_file
+from gcode import (
+    PlanOptions,
+    PlanStats,
+    Placement,
+    build_program,
+    check_moves,
+    plan_drawing,
+    timeline_stats,
+)
 from gcode.emit import MAX_LINE_CHARS, sanitize_comment
 from gcode.reader import strip_comment
 from robot import GrblSimulator, SimSettings, render_strokes
@@ -34,13 +42,18 @@ class PlanRun:
 
 
 def plan_svg(svg_path: str | Path, profile: MachineProfile, options: PlanOptions = PlanOptions()) -> PlanRun:
-    """Read an SVG, lay out, merge and order its lines in the work area, and write them as G-code."""
-    planned = plan_svg_file(svg_path, profile, options)
-    lines = emit_gcode(
+    """Read an SVG, lay out, merge and order its lines in the work area, and write them as G-code.
+
+    The program is built once as typed moves; the bounds check and the statistics read those moves, and
+    its text is written last.
+    """
+    planned = plan_drawing(svg_path, profile, options)
+    program = build_program(
         planned.document, profile, title=Path(svg_path).name, arcs=options.arcs,
         arc_tolerance_mm=options.arc_tolerance_mm,
     )
-    return PlanRun(lines=lines, stats=compute_stats(lines, profile), placement=planned.placement)
+    stats = timeline_stats(check_moves(program, profile), program.line_count(), profile)
+    return PlanRun(lines=program.lines(), stats=stats, placement=planned.placement)
 
 
 def simulate_program(lines: Sequence[str], profile: MachineProfile) -> tuple[GrblSimulator, list[str]]:

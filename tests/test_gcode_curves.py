@@ -9,7 +9,7 @@ import pytest
 import svgpathtools
 
 from calibration import default_profile
-from gcode import Move, PlanOptions, emit_gcode, plan_svg, read_program
+from gcode import Move, PlanOptions, emit_gcode, plan_drawing, read_program
 
 # A 20 x 20 mm page: layout enlarges it 9.5 times onto the A4 drawing area (190 mm wide).
 CURVES = """<svg xmlns="http://www.w3.org/2000/svg" width="20mm" height="20mm" viewBox="0 0 20 20">
@@ -23,7 +23,7 @@ SCALE = 190 / 20
 def plan_program(tmp_path: Path, **options) -> tuple[list[str], object]:
     path = tmp_path / "curves.svg"
     path.write_text(CURVES)
-    planned = plan_svg(path, default_profile(), PlanOptions(**options))
+    planned = plan_drawing(path, default_profile(), PlanOptions(**options))
     opts = planned.options
     program = emit_gcode(planned.document, default_profile(), arcs=opts.arcs, arc_tolerance_mm=opts.arc_tolerance_mm)
     return program, planned.placement

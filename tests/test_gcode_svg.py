@@ -6,9 +6,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import svgelements
 import vpype
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from gcode import SvgError, read_svg
+from gcode.layout import crop_document
+from gcode.svg import _is_dot, _surely_no_dot, load_svg
 
 PX_PER_MM = 96 / 25.4
 
@@ -109,6 +114,8 @@ def test_a_file_path_given_as_a_string_works(tmp_path):
             "not a finite number",
         ),
         ("<html><body/></html>", "not an SVG"),
+        ('<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 10 10"><path d="M 3 4 H"/></svg>',
+         "cannot be interpreted"),
     ],
 )
 def test_bad_svgs_raise_svg_error_naming_the_file(tmp_path, text, why):
@@ -145,3 +152,58 @@ def test_zero_length_subpaths_are_read_as_dots_and_other_geometry_is_unchanged(t
     circle = [shape for shape in shapes if len(shape) > 2]
     assert len(circle) == 1 and np.hypot(*(circle[0] - (75, 10)).T) == pytest.approx(5, abs=0.06)
     assert len(shapes) == 5
+
+
+@pytest.mark.parametrize(
+    "root",
+    [
+        'width="100mm" height="50mm" viewBox="0 0 200 100"',
+        'width="4in" height="3in"',
+        'viewBox="-10 5 640 480"',
+        'width="300" height="200"',
+        'width="100%" height="100%" viewBox="0 0 320 240"',
+        'width="21cm" height="29.7cm" viewBox="0 0 210 297" preserveAspectRatio="none"',
+    ],
+)
+def test_the_page_found_from_the_root_element_alone_is_the_page_vpype_reads(tmp_path, root):
+    path = write(tmp_path, f'<svg xmlns="http://www.w3.org/2000/svg" {root}><path d="M 1 1 L 9 9"/></svg>')
+    assert load_svg(path).page_px == pytest.approx(vpype.read_multilayer_svg(str(path), 1.0).page_size, abs=0)
+
+
+STRAIGHT_COMMANDS = st.sampled_from(["M", "m", "L", "l", "H", "h", "V", "v", "Z", "z"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(STRAIGHT_COMMANDS, st.lists(st.sampled_from(["0", "1", "-1", "0.5", "1e-13"]), max_size=4)),
+                min_size=1, max_size=8))
+def test_the_quick_reading_of_path_data_never_misses_a_dot_that_svgelements_finds(commands):
+    data = "M 3 4 " + " ".join(f"{letter} {' '.join(numbers)}" for letter, numbers in commands)
+    try:
+        dots = [_is_dot(subpath) for subpath in svgelements.Path(data).as_subpaths()]
+    except (ValueError, IndexError, TypeError):  # not path data svgelements can read (a command without numbers)
+        return
+    if _surely_no_dot(data):
+        assert not any(dots)
+
+
+def test_the_quick_reading_passes_ordinary_lines_and_leaves_the_rest_to_svgelements():
+    assert _surely_no_dot("M 1,2 L 3,4 M 5 6 l 1 0 h 2 v -3 Z")
+    assert not _surely_no_dot("M 1,2 L 1,2")  # a dot
+    assert not _surely_no_dot("M 1,2 L 3,4 M 5,6 z")  # a dot after a line
+    assert not _surely_no_dot("M 1,2 C 3,4 5,6 7,8")  # a curve: not read here
+
+
+def test_cropping_whole_layers_at_once_gives_vpypes_crop(tmp_path):
+    rng = np.random.default_rng(0)
+    doc = vpype.Document(page_size=(100.0, 80.0))
+    lines = [complex(*rng.uniform(-20, 120, 2)) + np.cumsum(rng.normal(0, 15, 5) + 1j * rng.normal(0, 15, 5))
+             for _ in range(300)]
+    lines.append(np.array([100 + 10j, 100 + 20j]))  # along the edge
+    doc.add(vpype.LineCollection(lines), 1)
+    expected = doc.clone()
+    expected.add(vpype.LineCollection(lines), 1)
+    expected.crop(0, 0, 100, 80)
+    cropped = crop_document(doc, 0, 0, 100, 80)
+    assert len(cropped.layers[1]) == len(expected.layers[1]) > 100
+    assert all(np.array_equal(a, b) for a, b in zip(cropped.layers[1], expected.layers[1]))
+    assert len(doc.layers[1]) == len(lines)  # the input is left as it was
