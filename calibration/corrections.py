@@ -3,22 +3,29 @@
 corrections.toml states the machine's behaviour (not the fix): ``[affine]`` scale_x, scale_y (drawn length
 / commanded length), skew_deg (how far the drawn Y axis leans from square to X, positive toward +X),
 rotation_deg, offset_x_mm, offset_y_mm; ``[backlash]`` x_mm, y_mm; ``[pen]`` width_mm; ``[tone]`` the
-measured curve; ``[fit]`` rms_mm, points. One standard deviation of each value is in ``[uncertainty]``.
+measured curve; ``[fit]`` rms_mm, nominal_rms_mm, points; ``[drawn_with]`` the profile's correction the
+sheet was drawn with (when it had one: then the values above are what is left, and ``calibrate apply``
+composes them). One standard deviation of each value is in ``[uncertainty]``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 
 import cv2
 import numpy as np
 import tomlkit
 
+from calibration.machine import MachineError
 from calibration.measure import Measurement
 from calibration.pattern import machine_to_page
 
-def corrections_toml(m: Measurement, source: str) -> str:
-    """corrections.toml for a measurement of the sheet in ``source``, commented so a reader knows each value."""
+def corrections_toml(m: Measurement, source: str, drawn_with: MachineError | None = None) -> str:
+    """corrections.toml for a measurement of the sheet in ``source``, commented so a reader knows each value.
+
+    ``drawn_with``: the profile's ``[calibration]`` the sheet was planned with, if any (recorded in sheet.json).
+    """
     parts, sig = m.fit.parts, m.fit.sigmas
     doc = tomlkit.document()
     doc.add(tomlkit.comment(f"strokebot calibration: what the machine does, measured on {source} "
@@ -53,8 +60,11 @@ def corrections_toml(m: Measurement, source: str) -> str:
     tone.add("solid_darkness", round(m.solid_darkness, 4))
     doc.add("tone", tone)
     fit = tomlkit.table()
-    fit.add(tomlkit.comment("residual RMS of the crosses after the affine fit, and how many crosses it used"))
+    fit.add(tomlkit.comment("residual RMS of the crosses after the affine fit, and how many crosses it used; "
+                            "nominal_rms_mm: their RMS distance from where they were commanded (the sheet's "
+                            "placement, a turn and a shift, removed): what a correction would remove"))
     fit.add("rms_mm", round(m.fit.rms_mm, 4))
+    fit.add("nominal_rms_mm", round(m.nominal_rms_mm, 4))
     fit.add("points", int(m.fit.used.sum()))
     fit.add("mode", m.mode)
     doc.add("fit", fit)
@@ -67,6 +77,13 @@ def corrections_toml(m: Measurement, source: str) -> str:
     unc.add("backlash_y_mm", _finite(m.backlash_sigma_mm["y"]))
     unc.add("pen_width_mm", float(f"{m.pen_width_sigma_mm:.3g}"))
     doc.add("uncertainty", unc)
+    if drawn_with is not None:
+        drawn = tomlkit.table()
+        drawn.add(tomlkit.comment("the sheet was drawn with this correction: the values above are what it left, "
+                                  "and `calibrate apply` composes the two"))
+        for key, value in dataclasses.asdict(drawn_with).items():
+            drawn.add(key, value)
+        doc.add("drawn_with", drawn)
     return tomlkit.dumps(doc)
 
 
@@ -86,6 +103,7 @@ def corrections_table(m: Measurement) -> str:
         ("pen width_mm", f"{m.pen_width_mm:.3f}", f"{m.pen_width_sigma_mm:.3f}",
          f"profile says {m.pattern.pen_width_mm:g}"),
         ("rms_mm", f"{m.fit.rms_mm:.4f}", "", f"residual of {int(m.fit.used.sum())} of {m.crosses_total} crosses"),
+        ("nominal_rms_mm", f"{m.nominal_rms_mm:.4f}", "", "crosses from their commanded places (placement removed)"),
         ("placement", f"{p['rotation_deg']:.3f}°", f"{s['rotation_deg']:.3f}", f"{m.placement} (discarded)"),
         ("blur_mm", f"{m.blur_mm:.3f}", "", "how far the picture spreads a line (1 sd)"),
     ]

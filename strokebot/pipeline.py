@@ -13,8 +13,9 @@ from typing import Sequence
 
 from PIL import Image
 
-from calibration import MachineProfile
+from calibration import MachineProfile, as_simulated
 from gcode import PlanOptions, PlanStats, Placement, check_program, compute_stats, emit_gcode, plan_svg as plan_svg_file
+from gcode.correct import arcs_allowed, correct_drawing
 from gcode.emit import MAX_LINE_CHARS, sanitize_comment
 from gcode.reader import strip_comment
 from robot import GrblSimulator, SimSettings, render_strokes
@@ -34,10 +35,14 @@ class PlanRun:
 
 
 def plan_svg(svg_path: str | Path, profile: MachineProfile, options: PlanOptions = PlanOptions()) -> PlanRun:
-    """Read an SVG, lay out, merge and order its lines in the work area, and write them as G-code."""
+    """Read an SVG, lay out, merge and order its lines in the work area, and write them as G-code.
+
+    With a ``[calibration]`` in the profile the moves are corrected for the machine (``gcode.correct``).
+    """
     planned = plan_svg_file(svg_path, profile, options)
     lines = emit_gcode(
-        planned.document, profile, title=Path(svg_path).name, arcs=options.arcs,
+        correct_drawing(planned.document, profile), profile, title=Path(svg_path).name,
+        arcs=options.arcs and arcs_allowed(profile),
         arc_tolerance_mm=options.arc_tolerance_mm,
     )
     return PlanRun(lines=lines, stats=compute_stats(lines, profile), placement=planned.placement)
@@ -76,7 +81,7 @@ def render_drawing(
     pens: Sequence[int] | None = None,
 ) -> Image.Image:
     """What the pens drew, as the page looks from above (RGB when ``pens`` gives each stroke's pen)."""
-    return render_strokes(strokes, profile, px_per_mm, region_mm, stroke_pens=pens)
+    return render_strokes(strokes, as_simulated(profile), px_per_mm, region_mm, stroke_pens=pens)
 
 
 def stroke_pens(drawn: DrawnStrokes, lines: Sequence[str], profile: MachineProfile) -> list[int]:
