@@ -1,8 +1,8 @@
 """Merge a measured corrections.toml into a machine profile, keeping the user's own text and comments.
 
-What goes where: the affine map and backlash (composed with the correction the sheet was drawn with,
-when corrections.toml records one) and the tone curve into ``[calibration]``; the measured pen width
-into the first pen's ``width_mm``, so the fit, the render and the simulator all use the pen as it draws.
+Everything goes into ``[calibration]``: the affine map and backlash (composed with the correction the
+sheet was drawn with, when corrections.toml records one), the first pen's measured width (its
+``[[pens]]`` entry keeps the label's, which the calibration sheet is laid out for) and the tone curve.
 The merged text is read back as a profile before anything is written, so a correction that would command
 moves outside the work area is refused with the profile left as it was.
 """
@@ -91,7 +91,7 @@ def merged_calibration(corrections: MeasuredCorrections) -> Calibration:
     else:
         machine = MachineError(**{**machine.__dict__, "backlash_x_mm": max(0.0, machine.backlash_x_mm),
                                   "backlash_y_mm": max(0.0, machine.backlash_y_mm)})
-    return Calibration(machine=machine, tone=corrections.tone)
+    return Calibration(machine=machine, pen_width_mm=round(corrections.pen_width_mm, 3), tone=corrections.tone)
 
 
 def merge_into_profile(profile_text: str, corrections: MeasuredCorrections, source: str = "profile",
@@ -116,9 +116,5 @@ def merge_into_profile(profile_text: str, corrections: MeasuredCorrections, sour
     if "calibration" in doc:
         del doc["calibration"]
     doc.add("calibration", table)
-    pen = doc["pens"][0]
-    labelled = pen.get("width_mm")
-    pen["width_mm"] = round(corrections.pen_width_mm, 3)
-    pen["width_mm"].comment(f"measured by `calibrate apply` (was {labelled})")
     text = tomlkit.dumps(doc)
     return text, parse_profile(text, source)

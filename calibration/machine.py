@@ -2,9 +2,9 @@
 
 The model (used by the synthetic sheets, the simulated boards and the planner's correction): each axis
 has a dead band of its backlash, then an affine map turns the carriage position into where the pen is.
-The correction inverts it: commanded = pivot + A⁻¹ (wanted − pivot − offset), and on each axis the
-commanded point lies a whole backlash further when the axis moves toward + (so that the drawn result is
-the wanted one, shifted by half a backlash). Plain ``math``: the simulator steps a carriage per block.
+The correction inverts it: commanded = A⁻¹ (wanted − offset), and on each axis the
+commanded point leads the wanted one by half a backlash in the direction the axis moves (the carriage
+trails the command by that much), so the drawn result is the wanted one. Plain ``math``: the simulator steps a carriage per block.
 """
 
 from __future__ import annotations
@@ -83,28 +83,28 @@ class Carriage:
         return a * x + b * y + self._offset[0], c * x + d * y + self._offset[1]
 
 
-def commanded_for(error: MachineError, wanted_mm: np.ndarray, pivot_mm: tuple[float, float]) -> np.ndarray:
-    """The commanded points (n, 2) at which ``error``'s affine map draws ``wanted_mm``, about ``pivot_mm``.
+def commanded_for(error: MachineError, wanted_mm: np.ndarray) -> np.ndarray:
+    """The commanded points (n, 2) at which ``error``'s affine map draws ``wanted_mm``.
 
-    The pivot is a free choice (the measured offset and rotation of a sheet say nothing about the
-    machine): the work area's centre keeps a corrected drawing where it was meant to be, on the whole.
+    The map is about the machine origin: the axes count their steps from there (from home), so a wrong
+    steps/mm stretches away from it and a leaning Y axis leans from it.
     """
-    pivot = np.asarray(pivot_mm, dtype=float)
     inverse = np.linalg.inv(error.matrix())
-    return (np.asarray(wanted_mm, dtype=float) - pivot - [error.offset_x_mm, error.offset_y_mm]) @ inverse.T + pivot
+    return (np.asarray(wanted_mm, dtype=float) - [error.offset_x_mm, error.offset_y_mm]) @ inverse.T
 
 
-def corrected_reach_mm(error: MachineError, rect_mm: tuple[float, float, float, float],
-                       pivot_mm: tuple[float, float]) -> tuple[float, float, float, float]:
+def corrected_reach_mm(error: MachineError, rect_mm: tuple[float, float, float, float]) -> tuple[float, float, float, float]:
     """The box (xmin, ymin, xmax, ymax) that commands for anything drawn inside ``rect_mm`` stay within.
 
     The affine image of a rectangle is a parallelogram (its extremes are at the corners); backlash
-    compensation commands up to one backlash further toward +.
+    compensation commands up to half a backlash beyond it on each side.
     """
     x0, y0, x1, y1 = rect_mm
-    corners = commanded_for(error, np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]]), pivot_mm)
+    corners = commanded_for(error, np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]]))
     lo, hi = corners.min(axis=0), corners.max(axis=0)
-    return float(lo[0]), float(lo[1]), float(hi[0] + error.backlash_x_mm), float(hi[1] + error.backlash_y_mm)
+    half = np.array([error.backlash_x_mm, error.backlash_y_mm]) / 2
+    lo, hi = lo - half, hi + half
+    return float(lo[0]), float(lo[1]), float(hi[0]), float(hi[1])
 
 
 def compose(residual: MachineError, drawn_with: MachineError) -> MachineError:

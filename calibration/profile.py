@@ -132,10 +132,13 @@ class Calibration:
     """The profile's ``[calibration]``: what the machine does (``calibrate apply`` writes it), corrected at plan.
 
     The planner commands each move so that this machine draws it where it was meant; the affine map is
-    inverted about the work area's centre.
+    inverted about the machine origin. ``pen_width_mm``: the first pen's line as measured (its
+    ``[[pens]]`` entry keeps the label's width, which the calibration sheet is laid out for); the fit
+    and the renders use the measured one (``as_calibrated``).
     """
 
     machine: MachineError
+    pen_width_mm: float | None = None
     tone: Tone | None = None
 
 
@@ -156,6 +159,7 @@ class SimulatedMachine:
 
 MACHINE_FIELDS = tuple(f.name for f in dataclasses.fields(MachineError))
 TONE_FIELDS = ("tone_densities", "tone_darkness", "solid_darkness")
+CALIBRATION_PEN_FIELDS = ("pen_width_mm",)
 SIM_PEN_FIELDS = ("pen_width_mm", "pen_darkness", "pen_down_lag_mm")
 
 
@@ -172,11 +176,6 @@ class MachineProfile:
     templates: GcodeTemplates | None = None  # only for the "custom" dialect
     calibration: Calibration | None = None  # [calibration]: corrected for when planning
     sim: SimulatedMachine | None = None  # [sim]: what the simulated boards get wrong
-
-    @property
-    def centre_mm(self) -> tuple[float, float]:
-        """The middle of the work area: the pivot of the calibration's affine correction."""
-        return self.work_area.width_mm / 2, self.work_area.height_mm / 2
 
     @property
     def firmware(self) -> str:
@@ -270,11 +269,21 @@ def with_sim(profile: MachineProfile, values: dict[str, float], source: str = "s
 def calibration_table(calibration: Calibration) -> dict[str, Any]:
     """The ``[calibration]`` table's values, as ``profile_to_toml`` and ``calibrate apply`` write them."""
     table: dict[str, Any] = dataclasses.asdict(calibration.machine)
+    if calibration.pen_width_mm is not None:
+        table["pen_width_mm"] = calibration.pen_width_mm
     if calibration.tone is not None:
         table["tone_densities"] = list(calibration.tone.densities)
         table["tone_darkness"] = list(calibration.tone.darkness)
         table["solid_darkness"] = calibration.tone.solid_darkness
     return table
+
+
+def as_calibrated(profile: MachineProfile) -> MachineProfile:
+    """The profile with its first pen as wide as ``[calibration]`` measured it (unchanged without one)."""
+    width = profile.calibration.pen_width_mm if profile.calibration is not None else None
+    if width is None:
+        return profile
+    return dataclasses.replace(profile, pens=(dataclasses.replace(profile.pens[0], width_mm=width), *profile.pens[1:]))
 
 
 def as_simulated(profile: MachineProfile) -> MachineProfile:
@@ -445,7 +454,7 @@ class _Reader:
 
     def calibration(self) -> Calibration:
         """[calibration]: what the machine does, as ``calibrate apply`` wrote it."""
-        raw = self.table(self.data, "calibration", "", {*MACHINE_FIELDS, *TONE_FIELDS})
+        raw = self.table(self.data, "calibration", "", {*MACHINE_FIELDS, *TONE_FIELDS, *CALIBRATION_PEN_FIELDS})
         tone = None
         if any(k in raw for k in TONE_FIELDS):
             series = {}
@@ -459,7 +468,8 @@ class _Reader:
                 raise self.fail("calibration.tone_darkness", "must have one value per tone_densities value")
             tone = Tone(series["tone_densities"], series["tone_darkness"],
                         self.number(raw, "solid_darkness", "calibration.", DARKNESS))
-        return Calibration(machine=self.machine_error(raw, "calibration."), tone=tone)
+        width = self.number(raw, "pen_width_mm", "calibration.", PEN_WIDTH_MM) if "pen_width_mm" in raw else None
+        return Calibration(machine=self.machine_error(raw, "calibration."), pen_width_mm=width, tone=tone)
 
     def sim(self) -> SimulatedMachine:
         """[sim]: the errors a simulated board of this profile plays."""
@@ -477,8 +487,7 @@ class _Reader:
 
         wa = profile.work_area
         m = wa.margin_mm
-        x0, y0, x1, y1 = corrected_reach_mm(profile.calibration.machine, (m, m, wa.width_mm - m, wa.height_mm - m),
-                                            profile.centre_mm)
+        x0, y0, x1, y1 = corrected_reach_mm(profile.calibration.machine, (m, m, wa.width_mm - m, wa.height_mm - m))
         over = max(-x0, -y0, x1 - wa.width_mm, y1 - wa.height_mm)
         if over > 0:
             raise self.fail("calibration", f"would command moves up to {over:.2f} mm outside the "

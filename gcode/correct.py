@@ -1,8 +1,9 @@
 """Command a drawing so that the profile's measured machine draws it true: inverse affine, then backlash.
 
 The profile's ``[calibration]`` says what the machine does (``calibration.machine``). Every vertex is
-first sent through the inverse of its affine map (about the work area's centre). Then, per axis, the
-commanded point lies one backlash further whenever the axis moves toward +: where an axis reverses
+first sent through the inverse of its affine map (about the machine origin, where the axes count from). Then, per axis, the
+commanded point lies half a backlash ahead of the wanted one in the direction the axis moves (the
+carriage trails the command by that much in its dead band): where an axis reverses
 inside a line, a take-up move on that axis alone is inserted at the vertex (the carriage stands still in
 its dead band, so nothing is drawn); before a line, the pen-up travel itself ends on the side the travel
 came from, so it takes up the slack. Layers start at the origin, as the emitter parks there.
@@ -40,7 +41,7 @@ def correct_drawing(drawing: vpype.Document, profile: MachineProfile) -> vpype.D
     out = vpype.Document(metadata=drawing.metadata)
     for layer_id in sorted(drawing.layers):
         layer = drawing.layers[layer_id]
-        lines = compensate_backlash([commanded_for(error, np.column_stack([ln.real, ln.imag]), profile.centre_mm)
+        lines = compensate_backlash([commanded_for(error, np.column_stack([ln.real, ln.imag]))
                                      for ln in layer], error)
         for index, line in enumerate(lines):
             _check(line, profile, layer_id, index)
@@ -59,14 +60,14 @@ def compensate_backlash(lines: list[np.ndarray], error: MachineError) -> list[np
     for line in lines:
         # the travel to the line's start: it moves each axis the way it goes, and ends on that side
         toward_plus = _direction(line[0], at, toward_plus, backlash)
-        at = line[0] + backlash * toward_plus
+        at = line[0] + _lead(backlash, toward_plus)
         points = [at]
         for point in line[1:]:
             turned = _direction(point, at, toward_plus, backlash)
             if (turned != toward_plus).any():
                 points.append(points[-1] + backlash * (turned.astype(float) - toward_plus))  # take-up, one axis
                 toward_plus = turned
-            at = point + backlash * toward_plus
+            at = point + _lead(backlash, toward_plus)
             points.append(at)
         out.append(np.array(points))
     return out
@@ -74,9 +75,14 @@ def compensate_backlash(lines: list[np.ndarray], error: MachineError) -> list[np
 
 def _direction(point: np.ndarray, at: np.ndarray, toward_plus: np.ndarray, backlash: np.ndarray) -> np.ndarray:
     """Per axis, whether the move from commanded ``at`` to ``point`` leaves the axis moving toward +."""
-    if_kept = point + backlash * toward_plus
+    if_kept = point + _lead(backlash, toward_plus)
     keeps = np.where(toward_plus, if_kept >= at - STILL_MM, if_kept <= at + STILL_MM)
     return np.where(keeps, toward_plus, ~toward_plus)
+
+
+def _lead(backlash: np.ndarray, toward_plus: np.ndarray) -> np.ndarray:
+    """How far the command leads the wanted point: half a backlash, the way each axis moves."""
+    return np.where(toward_plus, backlash / 2, -backlash / 2)
 
 
 def _check(line: np.ndarray, profile: MachineProfile, layer_id: int, index: int) -> None:
