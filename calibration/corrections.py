@@ -114,8 +114,13 @@ def corrections_table(m: Measurement) -> str:
     return "\n".join(out)
 
 
-def residual_picture(m: Measurement, max_side_px: int = 1200) -> np.ndarray:
-    """The straightened sheet with each cross's residual drawn as an arrow, enlarged; RGB uint8."""
+def residual_picture(m: Measurement, max_side_px: int = 1200, gain: float | None = None) -> np.ndarray:
+    """The straightened sheet with each cross's offset from its commanded place as an arrow, enlarged; RGB uint8.
+
+    Red: the offset with only the sheet's placement (turn, shift) removed, which a correction removes;
+    blue: what is left after the affine fit (the measurement's own scatter, and what no affine map explains).
+    ``gain``: how much the arrows are enlarged (default: a round number that makes the largest about 10 mm).
+    """
     page = m.page
     shade = np.clip(1 - page.darkness, 0, 1)
     scale = min(1.0, max_side_px / max(shade.shape))
@@ -123,18 +128,20 @@ def residual_picture(m: Measurement, max_side_px: int = 1200) -> np.ndarray:
     img = cv2.cvtColor((img * 0.6 + 102).astype(np.uint8), cv2.COLOR_GRAY2RGB)
     px = page.px_per_mm * scale
     area = m.pattern.work_area
-    used = m.fit.used
-    nominal = m.nominal_mm[used]
-    # residuals in the nominal frame, then turned onto the page
-    residual = m.fit.residuals_mm @ np.linalg.inv(m.fit.matrix).T
-    largest = float(np.max(np.hypot(*residual.T))) if len(residual) else 0.0
-    gain = 10.0 ** np.floor(np.log10(8.0 / max(largest, 1e-4)))  # a round enlargement: the largest <= 8 mm
-    for n, r in zip(nominal, residual):
-        a = machine_to_page(area, n)
-        b = machine_to_page(area, n + gain * r)
-        cv2.arrowedLine(img, tuple(np.round(a * px).astype(int)), tuple(np.round(b * px).astype(int)), (220, 30, 30),
-                        max(1, int(px * 0.4)), cv2.LINE_AA, tipLength=0.25)
-    text = f"residuals x{gain:g} (rms {m.fit.rms_mm:.3f} mm, {len(residual)} crosses, {m.mode})"
-    cv2.putText(img, text, (int(px * 12), int(px * 7)), cv2.FONT_HERSHEY_SIMPLEX, max(0.4, px * 0.12), (220, 30, 30),
-                1, cv2.LINE_AA)
+    nominal = m.nominal_mm[m.fit.used]
+    affine = m.fit.residuals_mm @ np.linalg.inv(m.fit.matrix).T  # in the nominal frame
+    largest = float(np.max(np.hypot(*np.vstack([affine, m.nominal_residuals_mm]).T))) if len(affine) else 0.0
+    if gain is None:
+        gain = 10.0 ** np.floor(np.log10(15.0 / max(largest, 1e-4)))  # a round enlargement: the largest <= 15 mm
+    for residuals, colour in ((m.nominal_residuals_mm, (220, 30, 30)), (affine, (30, 60, 220))):
+        for n, r in zip(nominal, residuals):
+            a = machine_to_page(area, n)
+            b = machine_to_page(area, n + gain * r)
+            cv2.arrowedLine(img, tuple(np.round(a * px).astype(int)), tuple(np.round(b * px).astype(int)), colour,
+                            max(2, int(px * 0.6)), cv2.LINE_AA, tipLength=0.2)
+    size = max(0.4, px * 0.12)
+    cv2.putText(img, f"x{gain:g}  red: from commanded, rms {m.nominal_rms_mm:.3f} mm", (int(px * 12), int(px * 6)),
+                cv2.FONT_HERSHEY_SIMPLEX, size, (220, 30, 30), 1, cv2.LINE_AA)
+    cv2.putText(img, f"blue: after the affine fit, rms {m.fit.rms_mm:.3f} mm ({len(affine)} crosses, {m.mode})",
+                (int(px * 12), int(px * 10)), cv2.FONT_HERSHEY_SIMPLEX, size, (30, 60, 220), 1, cv2.LINE_AA)
     return img
