@@ -194,11 +194,15 @@ def apply_command(corrections_file: Path, profile_path: Path, write: bool) -> No
     strokebot calibrate apply corrections.toml --profile mine.toml          # print the merged profile
     strokebot calibrate apply corrections.toml --profile mine.toml --write  # update mine.toml
     """
+    from calibration import ProfileError
     from calibration.apply import merge_into_profile, read_corrections
 
     corrections = read_corrections(_read_text(corrections_file), str(corrections_file))
     original = _read_text(profile_path)
-    text, profile = merge_into_profile(original, corrections, str(profile_path), corrections_file.name)
+    try:
+        text, profile = merge_into_profile(original, corrections, str(profile_path), corrections_file.name)
+    except ProfileError as exc:
+        raise CalibrateFailure(f"{exc} ({profile_path} is not changed)") from None
     m = profile.calibration.machine
     summary = (f"scale {m.scale_x:.5f} x {m.scale_y:.5f}, skew {m.skew_deg:.3f}°, backlash {m.backlash_x_mm:.3f} / "
                f"{m.backlash_y_mm:.3f} mm, pen {profile.calibration.pen_width_mm:g} mm")

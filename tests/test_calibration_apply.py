@@ -181,3 +181,12 @@ def test_arcs_are_turned_off_while_backlash_is_compensated_and_kept_for_an_affin
     assert arcs_allowed(base)
     assert not arcs_allowed(dataclasses.replace(base, calibration=Calibration(MACHINE)))
     assert arcs_allowed(dataclasses.replace(base, calibration=Calibration(MachineError(scale_x=1.01))))
+
+
+def test_a_profile_with_a_simulated_machine_reads_back_equal_from_profile_show():
+    text = profile_text() + "\n[sim]\nscale_x = 1.01\nskew_deg = -0.3\nbacklash_y_mm = 0.2\npen_width_mm = 0.7\n" \
+                            "pen_darkness = 0.8\npen_down_lag_mm = 0.5\n"
+    profile = parse_profile(text)
+    assert profile.sim.machine == MachineError(scale_x=1.01, skew_deg=-0.3, backlash_y_mm=0.2)
+    assert (profile.sim.pen_width_mm, profile.sim.pen_darkness, profile.sim.pen_down_lag_mm) == (0.7, 0.8, 0.5)
+    assert parse_profile(profile_to_toml(profile)) == profile

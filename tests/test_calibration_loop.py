@@ -141,3 +141,34 @@ def test_a_pen_that_touches_down_late_misses_the_start_of_each_line():
     lines = ["G21", "G90", "M5", "G0 X20 Y30", "M3 S1000", "G1 X120 Y30 F3000", "M5", "G0 X0 Y0"]
     simulator, _ = pipeline.simulate_program(lines, profile)
     assert simulator.strokes == [[(22.0, 30.0), (120.0, 30.0)]]
+
+
+def test_a_sim_url_plays_the_machine_errors_it_names():
+    import serial
+
+    from robot.boards.sim_url import NAMED_SIMULATORS
+
+    port = serial.serial_for_url("sim://?scale_x=1.02&backlash_x_mm=0.4&name=skewed-url", timeout=0)
+    port.close()
+    board = NAMED_SIMULATORS["skewed-url"]
+    assert board.profile.sim.machine == MachineError(scale_x=1.02, backlash_x_mm=0.4)
+    for line in (b"G0 X50 Y10\n", b"M3 S1000\n", b"G1 X100 Y10 F3000\n", b"M5\n"):
+        board.receive(line)
+    (stroke,) = board.strokes
+    assert stroke[-1][0] == pytest.approx((100 - 0.2) * 1.02)
+
+
+def test_a_sim_url_refuses_a_machine_error_no_profile_would_take():
+    from robot.boards.sim_url import parse_sim_url
+
+    with pytest.raises(ValueError, match=r"sim.backlash_x_mm' is -1.0"):
+        parse_sim_url("sim://?backlash_x_mm=-1")
+
+
+def test_a_lighter_pen_draws_lighter_in_the_simulated_drawing():
+    profile = replace(default_profile(), sim=SimulatedMachine(pen_width_mm=2.0, pen_darkness=0.5))
+    lines = ["G21", "G90", "M5", "G0 X20 Y30", "M3 S1000", "G1 X120 Y30 F3000", "M5", "G0 X0 Y0"]
+    simulator, _ = pipeline.simulate_program(lines, profile)
+    page = np.asarray(pipeline.render_drawing(simulator.strokes, profile, 4.0), dtype=float) / 255
+    assert page.min() == pytest.approx(0.5, abs=0.01)  # half as dark as black, where the 2 mm line covers
+    assert (page < 0.75).sum(axis=0).max() == pytest.approx(8, abs=1)  # 2 mm wide at 4 px/mm
