@@ -9,6 +9,7 @@ moves outside the work area is refused with the profile left as it was.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import sys
 from dataclasses import dataclass
@@ -89,8 +90,8 @@ def merged_calibration(corrections: MeasuredCorrections) -> Calibration:
     if corrections.drawn_with is not None:
         machine = compose(machine, corrections.drawn_with)
     else:
-        machine = MachineError(**{**machine.__dict__, "backlash_x_mm": max(0.0, machine.backlash_x_mm),
-                                  "backlash_y_mm": max(0.0, machine.backlash_y_mm)})
+        machine = dataclasses.replace(machine, backlash_x_mm=max(0.0, machine.backlash_x_mm),
+                                      backlash_y_mm=max(0.0, machine.backlash_y_mm))
     return Calibration(machine=machine, pen_width_mm=round(corrections.pen_width_mm, 3), tone=corrections.tone)
 
 

@@ -1,7 +1,6 @@
 """Applying corrections: the profile's [calibration], the planner's correction of every move, and its refusals."""
 
 import dataclasses
-from pathlib import Path
 
 import numpy as np
 import pytest

@@ -7,7 +7,6 @@ a 0.7 mm pen where the profile says 0.5 mm. The loop pictures (residuals before 
 apply`) come from the commands themselves, run on a profile whose [sim] table is that machine.
 """
 
-import shutil
 import tempfile
 from pathlib import Path
 
@@ -78,7 +77,6 @@ def loop_pictures() -> None:
             save(f"residuals_{name}.png", residual_picture(again, gain=10), 500, colours=64)
             if n == 1:
                 run("calibrate", "apply", str(work / "corrections1.toml"), "--profile", str(mine), "--write")
-                shutil.copy(work / "corrections1.toml", HERE / "corrections_example.toml")
 
 
 if __name__ == "__main__":
