@@ -41,55 +41,52 @@ def correct_drawing(drawing: vpype.Document, profile: MachineProfile) -> vpype.D
     out = vpype.Document(metadata=drawing.metadata)
     for layer_id in sorted(drawing.layers):
         layer = drawing.layers[layer_id]
-        lines = compensate_backlash([commanded_for(error, np.column_stack([ln.real, ln.imag]))
-                                     for ln in layer], error)
-        for index, line in enumerate(lines):
-            _check(line, profile, layer_id, index)
+        if not len(layer):
+            out.add(layer.clone(), layer_id)
+            continue
+        ends = np.cumsum([len(line) for line in layer])[:-1]
+        points = np.concatenate(list(layer))
+        affine = np.split(commanded_for(error, np.column_stack([points.real, points.imag])), ends)
+        lines = compensate_backlash(affine, error)
+        _check(lines, profile, layer_id)
         out.add(vpype.LineCollection([ln[:, 0] + 1j * ln[:, 1] for ln in lines], metadata=layer.metadata), layer_id)
     return out
 
 
 def compensate_backlash(lines: list[np.ndarray], error: MachineError) -> list[np.ndarray]:
-    """The lines (n, 2 each, drawn in order from the origin) with backlash taken up at every reversal."""
-    if not error.has_backlash:
+    """The lines (n, 2 each, drawn in order from the origin) with backlash taken up at every reversal.
+
+    An axis moves toward + or - by the sign of its last step longer than STILL_MM (pen-up travel between
+    lines included); the command leads each wanted point by half the backlash that way. The machine
+    starts at the origin as if it had arrived there moving toward it.
+    """
+    if not error.has_backlash or not lines:
         return lines
-    backlash = np.array([error.backlash_x_mm, error.backlash_y_mm])
-    toward_plus = np.array([False, False])  # arrived at the origin moving toward it
-    at = np.zeros(2)  # the commanded position
-    out = []
-    for line in lines:
-        # the travel to the line's start: it moves each axis the way it goes, and ends on that side
-        toward_plus = _direction(line[0], at, toward_plus, backlash)
-        at = line[0] + _lead(backlash, toward_plus)
-        points = [at]
-        for point in line[1:]:
-            turned = _direction(point, at, toward_plus, backlash)
-            if (turned != toward_plus).any():
-                points.append(points[-1] + backlash * (turned.astype(float) - toward_plus))  # take-up, one axis
-                toward_plus = turned
-            at = point + _lead(backlash, toward_plus)
-            points.append(at)
-        out.append(np.array(points))
-    return out
+    half = np.array([error.backlash_x_mm, error.backlash_y_mm]) / 2
+    wanted = np.concatenate(lines)
+    before = np.vstack([half, wanted[:-1]])  # commanded origin, reached moving toward it, stands for +half
+    step = wanted - before
+    sign = np.where(step > STILL_MM, 1.0, np.where(step < -STILL_MM, -1.0, 0.0))
+    last = np.where(sign != 0, np.arange(len(wanted))[:, None], -1)
+    np.maximum.accumulate(last, axis=0, out=last)  # the last vertex whose step set each axis's direction
+    moving = np.where(last >= 0, np.take_along_axis(sign, np.maximum(last, 0), axis=0), -1.0)
+    commanded = wanted + half * moving
+    firsts = np.cumsum([0] + [len(line) for line in lines[:-1]])
+    turned = np.flatnonzero(np.any(moving[1:] != moving[:-1], axis=1)) + 1  # vertices where an axis reverses
+    inside = np.setdiff1d(turned, firsts)  # at a line's first vertex the pen-up travel took up the slack
+    take_up = wanted[inside - 1] + half * moving[inside]  # the previous vertex, the new lead: one axis moves
+    moves = np.insert(commanded, inside, take_up, axis=0)  # each take-up just before its vertex
+    return np.split(moves, (firsts + np.searchsorted(inside, firsts))[1:])
 
 
-def _direction(point: np.ndarray, at: np.ndarray, toward_plus: np.ndarray, backlash: np.ndarray) -> np.ndarray:
-    """Per axis, whether the move from commanded ``at`` to ``point`` leaves the axis moving toward +."""
-    if_kept = point + _lead(backlash, toward_plus)
-    keeps = np.where(toward_plus, if_kept >= at - STILL_MM, if_kept <= at + STILL_MM)
-    return np.where(keeps, toward_plus, ~toward_plus)
-
-
-def _lead(backlash: np.ndarray, toward_plus: np.ndarray) -> np.ndarray:
-    """How far the command leads the wanted point: half a backlash, the way each axis moves."""
-    return np.where(toward_plus, backlash / 2, -backlash / 2)
-
-
-def _check(line: np.ndarray, profile: MachineProfile, layer_id: int, index: int) -> None:
+def _check(lines: list[np.ndarray], profile: MachineProfile, layer_id: int) -> None:
+    """Raise OutOfBoundsError for the first commanded vertex outside the work area."""
     width, height = profile.work_area.width_mm, profile.work_area.height_mm
-    inside = (line[:, 0] >= 0) & (line[:, 0] <= width) & (line[:, 1] >= 0) & (line[:, 1] <= height)
+    points = np.concatenate(lines)
+    inside = (points[:, 0] >= 0) & (points[:, 0] <= width) & (points[:, 1] >= 0) & (points[:, 1] <= height)
     if not inside.all():
-        bad = line[np.argmin(inside)]
+        first = int(np.argmin(inside))
+        bad, index = points[first], int(np.searchsorted(np.cumsum([len(ln) for ln in lines]), first, side="right"))
         raise OutOfBoundsError(
             f"layer {layer_id}, line {index}: the profile's [calibration] correction commands ({bad[0]:.3f}, "
             f"{bad[1]:.3f}) mm, outside the work area 0..{width:g} x 0..{height:g} mm: widen work_area.margin_mm "
