@@ -90,6 +90,18 @@ def test_the_measured_pen_and_backlash_are_the_simulated_ones(loop):
     assert calibration.machine.skew_deg == pytest.approx(0.5, abs=0.05)
 
 
+def test_applying_the_second_round_composes_it_with_the_first(loop):
+    """The second sheet was drawn corrected: sheet.json says with what, and apply composes what was left with it."""
+    from calibration.apply import merge_into_profile, read_corrections
+
+    folder = loop["folder"]
+    assert loop["rounds"][1]["drawn_with"]["scale_x"] == loop["corrected"].calibration.machine.scale_x
+    _, again = merge_into_profile((folder / "mine.toml").read_text(), read_corrections((folder / "corrections2.toml").read_text()))
+    machine = again.calibration.machine
+    assert machine.scale_x == pytest.approx(1.01, abs=0.001) and machine.scale_y == pytest.approx(0.995, abs=0.001)
+    assert machine.skew_deg == pytest.approx(0.5, abs=0.05) and machine.backlash_x_mm == pytest.approx(0.3, abs=0.05)
+
+
 def star_svg(path: Path) -> Path:
     """A drawing: spokes and rings over the page, the kind of lines a fit produces."""
     t = np.linspace(0, 2 * np.pi, 37)
