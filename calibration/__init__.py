@@ -7,6 +7,11 @@ stays light.
 from calibration.profile import (
     FIRMWARE_MAX_LINE_CHARS,
     GRBL_MAX_LINE_CHARS,
+    Calibration,
+    SimulatedMachine,
+    Tone,
+    as_calibrated,
+    as_simulated,
     MARLIN_MAX_LINE_CHARS,
     MachineProfile,
     Motion,
@@ -21,6 +26,11 @@ from calibration.profile import (
 )
 
 __all__ = [
+    "Calibration",
+    "SimulatedMachine",
+    "Tone",
+    "as_calibrated",
+    "as_simulated",
     "FIRMWARE_MAX_LINE_CHARS",
     "GRBL_MAX_LINE_CHARS",
     "MARLIN_MAX_LINE_CHARS",
@@ -53,7 +63,7 @@ __all__ = [
 _LAZY = {
     "CalibrationPattern": "calibration.pattern",
     "build_pattern": "calibration.pattern",
-    "MachineError": "calibration.photo",
+    "MachineError": "calibration.machine",
     "Measurement": "calibration.measure",
     "measure": "calibration.measure",
     "photo_reference": "calibration.measure",

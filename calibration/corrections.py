@@ -3,22 +3,29 @@
 corrections.toml states the machine's behaviour (not the fix): ``[affine]`` scale_x, scale_y (drawn length
 / commanded length), skew_deg (how far the drawn Y axis leans from square to X, positive toward +X),
 rotation_deg, offset_x_mm, offset_y_mm; ``[backlash]`` x_mm, y_mm; ``[pen]`` width_mm; ``[tone]`` the
-measured curve; ``[fit]`` rms_mm, points. One standard deviation of each value is in ``[uncertainty]``.
+measured curve; ``[fit]`` rms_mm, nominal_rms_mm, points; ``[drawn_with]`` the profile's correction the
+sheet was drawn with (when it had one: then the values above are what is left, and ``calibrate apply``
+composes them). One standard deviation of each value is in ``[uncertainty]``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 
 import cv2
 import numpy as np
 import tomlkit
 
+from calibration.machine import MachineError
 from calibration.measure import Measurement
 from calibration.pattern import machine_to_page
 
-def corrections_toml(m: Measurement, source: str) -> str:
-    """corrections.toml for a measurement of the sheet in ``source``, commented so a reader knows each value."""
+def corrections_toml(m: Measurement, source: str, drawn_with: MachineError | None = None) -> str:
+    """corrections.toml for a measurement of the sheet in ``source``, commented so a reader knows each value.
+
+    ``drawn_with``: the profile's ``[calibration]`` the sheet was planned with, if any (recorded in sheet.json).
+    """
     parts, sig = m.fit.parts, m.fit.sigmas
     doc = tomlkit.document()
     doc.add(tomlkit.comment(f"strokebot calibration: what the machine does, measured on {source} "
@@ -53,8 +60,11 @@ def corrections_toml(m: Measurement, source: str) -> str:
     tone.add("solid_darkness", round(m.solid_darkness, 4))
     doc.add("tone", tone)
     fit = tomlkit.table()
-    fit.add(tomlkit.comment("residual RMS of the crosses after the affine fit, and how many crosses it used"))
+    fit.add(tomlkit.comment("residual RMS of the crosses after the affine fit, and how many crosses it used; "
+                            "nominal_rms_mm: their RMS distance from where they were commanded (the sheet's "
+                            "placement, a turn and a shift, removed): what a correction would remove"))
     fit.add("rms_mm", round(m.fit.rms_mm, 4))
+    fit.add("nominal_rms_mm", round(m.nominal_rms_mm, 4))
     fit.add("points", int(m.fit.used.sum()))
     fit.add("mode", m.mode)
     doc.add("fit", fit)
@@ -67,6 +77,13 @@ def corrections_toml(m: Measurement, source: str) -> str:
     unc.add("backlash_y_mm", _finite(m.backlash_sigma_mm["y"]))
     unc.add("pen_width_mm", float(f"{m.pen_width_sigma_mm:.3g}"))
     doc.add("uncertainty", unc)
+    if drawn_with is not None:
+        drawn = tomlkit.table()
+        drawn.add(tomlkit.comment("the sheet was drawn with this correction: the values above are what it left, "
+                                  "and `calibrate apply` composes the two"))
+        for key, value in dataclasses.asdict(drawn_with).items():
+            drawn.add(key, value)
+        doc.add("drawn_with", drawn)
     return tomlkit.dumps(doc)
 
 
@@ -86,6 +103,7 @@ def corrections_table(m: Measurement) -> str:
         ("pen width_mm", f"{m.pen_width_mm:.3f}", f"{m.pen_width_sigma_mm:.3f}",
          f"profile says {m.pattern.pen_width_mm:g}"),
         ("rms_mm", f"{m.fit.rms_mm:.4f}", "", f"residual of {int(m.fit.used.sum())} of {m.crosses_total} crosses"),
+        ("nominal_rms_mm", f"{m.nominal_rms_mm:.4f}", "", "crosses from their commanded places (placement removed)"),
         ("placement", f"{p['rotation_deg']:.3f}°", f"{s['rotation_deg']:.3f}", f"{m.placement} (discarded)"),
         ("blur_mm", f"{m.blur_mm:.3f}", "", "how far the picture spreads a line (1 sd)"),
     ]
@@ -96,8 +114,13 @@ def corrections_table(m: Measurement) -> str:
     return "\n".join(out)
 
 
-def residual_picture(m: Measurement, max_side_px: int = 1200) -> np.ndarray:
-    """The straightened sheet with each cross's residual drawn as an arrow, enlarged; RGB uint8."""
+def residual_picture(m: Measurement, max_side_px: int = 1200, gain: float | None = None) -> np.ndarray:
+    """The straightened sheet with each cross's offset from its commanded place as an arrow, enlarged; RGB uint8.
+
+    Red: the offset with only the sheet's placement (turn, shift) removed, which a correction removes;
+    blue: what is left after the affine fit (the measurement's own scatter, and what no affine map explains).
+    ``gain``: how much the arrows are enlarged (default: a round number that makes the largest about 10 mm).
+    """
     page = m.page
     shade = np.clip(1 - page.darkness, 0, 1)
     scale = min(1.0, max_side_px / max(shade.shape))
@@ -105,18 +128,20 @@ def residual_picture(m: Measurement, max_side_px: int = 1200) -> np.ndarray:
     img = cv2.cvtColor((img * 0.6 + 102).astype(np.uint8), cv2.COLOR_GRAY2RGB)
     px = page.px_per_mm * scale
     area = m.pattern.work_area
-    used = m.fit.used
-    nominal = m.nominal_mm[used]
-    # residuals in the nominal frame, then turned onto the page
-    residual = m.fit.residuals_mm @ np.linalg.inv(m.fit.matrix).T
-    largest = float(np.max(np.hypot(*residual.T))) if len(residual) else 0.0
-    gain = 10.0 ** np.floor(np.log10(8.0 / max(largest, 1e-4)))  # a round enlargement: the largest <= 8 mm
-    for n, r in zip(nominal, residual):
-        a = machine_to_page(area, n)
-        b = machine_to_page(area, n + gain * r)
-        cv2.arrowedLine(img, tuple(np.round(a * px).astype(int)), tuple(np.round(b * px).astype(int)), (220, 30, 30),
-                        max(1, int(px * 0.4)), cv2.LINE_AA, tipLength=0.25)
-    text = f"residuals x{gain:g} (rms {m.fit.rms_mm:.3f} mm, {len(residual)} crosses, {m.mode})"
-    cv2.putText(img, text, (int(px * 12), int(px * 7)), cv2.FONT_HERSHEY_SIMPLEX, max(0.4, px * 0.12), (220, 30, 30),
-                1, cv2.LINE_AA)
+    nominal = m.nominal_mm[m.fit.used]
+    affine = m.fit.residuals_mm @ np.linalg.inv(m.fit.matrix).T  # in the nominal frame
+    largest = float(np.max(np.hypot(*np.vstack([affine, m.nominal_residuals_mm]).T))) if len(affine) else 0.0
+    if gain is None:
+        gain = 10.0 ** np.floor(np.log10(15.0 / max(largest, 1e-4)))  # a round enlargement: the largest <= 15 mm
+    for residuals, colour in ((m.nominal_residuals_mm, (220, 30, 30)), (affine, (30, 60, 220))):
+        for n, r in zip(nominal, residuals):
+            a = machine_to_page(area, n)
+            b = machine_to_page(area, n + gain * r)
+            cv2.arrowedLine(img, tuple(np.round(a * px).astype(int)), tuple(np.round(b * px).astype(int)), colour,
+                            max(2, int(px * 0.6)), cv2.LINE_AA, tipLength=0.2)
+    size = max(0.4, px * 0.12)
+    cv2.putText(img, f"x{gain:g}  red: from commanded, rms {m.nominal_rms_mm:.3f} mm", (int(px * 12), int(px * 6)),
+                cv2.FONT_HERSHEY_SIMPLEX, size, (220, 30, 30), 1, cv2.LINE_AA)
+    cv2.putText(img, f"blue: after the affine fit, rms {m.fit.rms_mm:.3f} mm ({len(affine)} crosses, {m.mode})",
+                (int(px * 12), int(px * 10)), cv2.FONT_HERSHEY_SIMPLEX, size, (30, 60, 220), 1, cv2.LINE_AA)
     return img

@@ -88,3 +88,17 @@ def fit_affine(nominal: np.ndarray, measured: np.ndarray, reject_sigma: float = 
     sigmas = {k: float(np.sqrt(max(cov_parts[i, i], 0))) for i, k in enumerate(parts)}
     sigmas["offset_x_mm"] = sigmas["offset_y_mm"] = float(np.sqrt(covariance[2, 2]))
     return AffineFit(matrix=matrix, offset_mm=offset, residuals_mm=residuals, used=used, parts=parts, sigmas=sigmas)
+
+
+def rigid_residuals_mm(nominal: np.ndarray, measured: np.ndarray) -> np.ndarray:
+    """Each measured point's offset (n, 2) from its nominal one after the best turn and shift only (Kabsch).
+
+    The sheet's placement on the glass or against the board is a turn and a shift; whatever remains is
+    the machine's: how far its crosses are from where they were commanded. In the nominal frame.
+    """
+    nominal, measured = np.asarray(nominal, float), np.asarray(measured, float)
+    a, b = nominal - nominal.mean(axis=0), measured - measured.mean(axis=0)
+    u, _, vt = np.linalg.svd(a.T @ b)
+    d = np.sign(np.linalg.det(u @ vt))
+    turn = u @ np.diag([1.0, d]) @ vt  # a @ turn ~ b
+    return b @ turn.T - a

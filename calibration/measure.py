@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 
 from calibration.board import BoardFrame, find_board
-from calibration.fit_affine import AffineFit, fit_affine
+from calibration.fit_affine import AffineFit, fit_affine, rigid_residuals_mm
 from calibration.locate import Straightened, cross_centre, fit_line, mean_in, profile_across, straighten
 from calibration.markers import MeasureError, find_sheet
 from calibration.pattern import CalibrationPattern, axis_signs, machine_to_page
@@ -91,6 +91,7 @@ class Measurement:
     reference: str  # the frame, in words
     placement: str  # what the discarded rotation and offset were
     fit: AffineFit
+    nominal_residuals_mm: np.ndarray  # (n used, 2) the crosses' offsets from their commanded places, placement removed
     nominal_mm: np.ndarray  # (n, 2) machine mm of the crosses found
     crosses_total: int
     backlash_mm: dict[str, float]  # "x", "y"
@@ -103,6 +104,11 @@ class Measurement:
     tone_darkness: tuple[float, ...]
     page: Straightened
     pattern: CalibrationPattern
+
+    @property
+    def nominal_rms_mm(self) -> float:
+        """How far the crosses are from where they were commanded (RMS, the sheet's turn and shift removed)."""
+        return float(np.sqrt(np.mean(np.sum(self.nominal_residuals_mm ** 2, axis=1))))
 
 
 def measure(gray: np.ndarray, pattern: CalibrationPattern, reference: Reference, name: str = "the picture") -> Measurement:
@@ -140,7 +146,9 @@ def measure(gray: np.ndarray, pattern: CalibrationPattern, reference: Reference,
         """Page mm on the straightened sheet -> reference mm, axes turned the machine's way."""
         return cv2.perspectiveTransform(frame.to_image(page_mm).reshape(-1, 1, 2), image_to_q).reshape(-1, 2)
 
-    fit = fit_affine(nominal, to_q(found))
+    measured_q = to_q(found)
+    fit = fit_affine(nominal, measured_q)
+    nominal_residuals = rigid_residuals_mm(nominal[fit.used], measured_q[fit.used])
 
     pen_width, pen_sigma, blur = _pen_width(page, pattern, solid, to_q)
     if blur > BLUR_LIMIT_MM:
@@ -149,7 +157,8 @@ def measure(gray: np.ndarray, pattern: CalibrationPattern, reference: Reference,
     backlash, backlash_sigma = _backlash(page, pattern, fit, to_q)
     tone = tuple(mean_in(page, _hatch_rect(pattern, p.rect_mm)) for p in pattern.tone)
     return Measurement(
-        mode=reference.mode, reference=reference.detail, placement=reference.placement, fit=fit, nominal_mm=nominal,
+        mode=reference.mode, reference=reference.detail, placement=reference.placement, fit=fit, nominal_residuals_mm=nominal_residuals,
+        nominal_mm=nominal,
         crosses_total=len(pattern.crosses), backlash_mm=backlash, backlash_sigma_mm=backlash_sigma,
         pen_width_mm=pen_width, pen_width_sigma_mm=pen_sigma, blur_mm=blur, solid_darkness=solid,
         tone_densities=tuple(p.density for p in pattern.tone), tone_darkness=tone, page=page, pattern=pattern,

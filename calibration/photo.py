@@ -8,44 +8,14 @@ printed reference board (perspective, uneven light, paper texture, blur, noise).
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
 from typing import Sequence
 
 import cv2
 import numpy as np
 
+from calibration.machine import MachineError, affine_matrix  # noqa: F401 (where they used to live)
 from calibration.pattern import machine_to_page
 from calibration.profile import WorkArea
-
-
-@dataclass(frozen=True)
-class MachineError:
-    """What a miscalibrated machine does: ``drawn = A @ axes + offset``, with backlash on the axes first.
-
-    A's columns are the drawn X and Y axes: X has length ``scale_x`` and turns ``rotation_deg``; Y has
-    length ``scale_y`` and leans ``skew_deg`` from square toward +X.
-    """
-
-    scale_x: float = 1.0
-    scale_y: float = 1.0
-    skew_deg: float = 0.0
-    rotation_deg: float = 0.0
-    offset_x_mm: float = 0.0
-    offset_y_mm: float = 0.0
-    backlash_x_mm: float = 0.0
-    backlash_y_mm: float = 0.0
-
-    def matrix(self) -> np.ndarray:
-        return affine_matrix(self.scale_x, self.scale_y, self.skew_deg, self.rotation_deg)
-
-
-def affine_matrix(scale_x: float, scale_y: float, skew_deg: float, rotation_deg: float) -> np.ndarray:
-    """The 2x2 map with the drawn X axis (scale_x, turned rotation_deg) and Y axis (scale_y, leaning skew_deg)."""
-    k, r = math.radians(skew_deg), math.radians(rotation_deg)
-    upper = np.array([[scale_x, scale_y * math.sin(k)], [0.0, scale_y * math.cos(k)]])
-    rot = np.array([[math.cos(r), -math.sin(r)], [math.sin(r), math.cos(r)]])
-    return rot @ upper
 
 
 def play_machine(strokes: Sequence[np.ndarray], error: MachineError) -> list[np.ndarray]:

@@ -15,6 +15,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from calibration.machine import MachineError
+
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - exercised only on Python 3.10
@@ -117,6 +119,51 @@ class GcodeTemplates:
 
 
 @dataclass(frozen=True)
+class Tone:
+    """Measured darkness (0 paper, 1 black) of hatching at each density, and of solid ink."""
+
+    densities: tuple[float, ...]
+    darkness: tuple[float, ...]
+    solid_darkness: float
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """The profile's ``[calibration]``: what the machine does (``calibrate apply`` writes it), corrected at plan.
+
+    The planner commands each move so that this machine draws it where it was meant; the affine map is
+    inverted about the machine origin. ``pen_width_mm``: the first pen's line as measured (its
+    ``[[pens]]`` entry keeps the label's width, which the calibration sheet is laid out for); the fit
+    and the renders use the measured one (``as_calibrated``).
+    """
+
+    machine: MachineError
+    pen_width_mm: float | None = None
+    tone: Tone | None = None
+
+
+@dataclass(frozen=True)
+class SimulatedMachine:
+    """The profile's ``[sim]``: the errors the simulated boards play (a miscalibrated machine, for testing).
+
+    ``pen_width_mm``: the first pen's real width (None: as its profile says); ``pen_darkness``: how dark its
+    ink really is (1 black); ``pen_down_lag_mm``: how far the pen travels after the down command before it
+    touches the paper.
+    """
+
+    machine: MachineError = MachineError()
+    pen_width_mm: float | None = None
+    pen_darkness: float = 1.0
+    pen_down_lag_mm: float = 0.0
+
+
+MACHINE_FIELDS = tuple(f.name for f in dataclasses.fields(MachineError))
+TONE_FIELDS = ("tone_densities", "tone_darkness", "solid_darkness")
+CALIBRATION_PEN_FIELDS = ("pen_width_mm",)
+SIM_PEN_FIELDS = ("pen_width_mm", "pen_darkness", "pen_down_lag_mm")
+
+
+@dataclass(frozen=True)
 class MachineProfile:
     """Everything about one machine that the planner, the emitter, the streamer and the simulator need."""
 
@@ -127,6 +174,8 @@ class MachineProfile:
     pen_lift: PenLift
     pens: tuple[PenProfile, ...]
     templates: GcodeTemplates | None = None  # only for the "custom" dialect
+    calibration: Calibration | None = None  # [calibration]: corrected for when planning
+    sim: SimulatedMachine | None = None  # [sim]: what the simulated boards get wrong
 
     @property
     def firmware(self) -> str:
@@ -199,7 +248,56 @@ def profile_to_toml(profile: MachineProfile) -> str:
             **{field: list(getattr(profile.templates, field)) for field in TEMPLATE_FIELDS},
         }
     data["pens"] = [dataclasses.asdict(pen) for pen in profile.pens]
+    if profile.calibration is not None:
+        data["calibration"] = calibration_table(profile.calibration)
+    if profile.sim is not None:
+        data["sim"] = sim_table(profile.sim)
     return tomlkit.dumps(data)
+
+
+def sim_table(sim: SimulatedMachine) -> dict[str, float]:
+    """The ``[sim]`` table's values."""
+    return {**dataclasses.asdict(sim.machine), **{k: getattr(sim, k) for k in SIM_PEN_FIELDS if getattr(sim, k) is not None}}
+
+
+def with_sim(profile: MachineProfile, values: dict[str, float], source: str = "sim://") -> MachineProfile:
+    """The profile with these ``[sim]`` fields set (the others kept), each checked as in a profile file."""
+    current = sim_table(profile.sim) if profile.sim is not None else {}
+    return dataclasses.replace(profile, sim=_Reader({"sim": {**current, **values}}, source).sim())
+
+
+def calibration_table(calibration: Calibration) -> dict[str, Any]:
+    """The ``[calibration]`` table's values, as ``profile_to_toml`` and ``calibrate apply`` write them."""
+    table: dict[str, Any] = dataclasses.asdict(calibration.machine)
+    if calibration.pen_width_mm is not None:
+        table["pen_width_mm"] = calibration.pen_width_mm
+    if calibration.tone is not None:
+        table["tone_densities"] = list(calibration.tone.densities)
+        table["tone_darkness"] = list(calibration.tone.darkness)
+        table["solid_darkness"] = calibration.tone.solid_darkness
+    return table
+
+
+def as_calibrated(profile: MachineProfile) -> MachineProfile:
+    """The profile with its first pen as wide as ``[calibration]`` measured it (unchanged without one)."""
+    width = profile.calibration.pen_width_mm if profile.calibration is not None else None
+    if width is None:
+        return profile
+    return dataclasses.replace(profile, pens=(dataclasses.replace(profile.pens[0], width_mm=width), *profile.pens[1:]))
+
+
+def as_simulated(profile: MachineProfile) -> MachineProfile:
+    """The profile with its pens as the ``[sim]`` machine really draws them (width, ink darkness)."""
+    sim = profile.sim
+    if sim is None:
+        return profile
+    pens = []
+    for i, pen in enumerate(profile.pens):
+        width = sim.pen_width_mm if i == 0 and sim.pen_width_mm is not None else pen.width_mm
+        ink = [int(pen.color[k:k + 2], 16) / 255.0 for k in (1, 3, 5)]  # transmittance per channel
+        lighter = [1.0 - sim.pen_darkness * (1.0 - t) for t in ink]
+        pens.append(dataclasses.replace(pen, width_mm=width, color="#" + "".join(f"{round(t * 255):02x}" for t in lighter)))
+    return dataclasses.replace(profile, pens=tuple(pens))
 
 
 _COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
@@ -231,6 +329,16 @@ SERVO_INDEX = Bounds(0, 15, "", "Marlin numbers a board's servos from 0 for M280
 SERVO_ANGLE = Bounds(0, 180, "°", "a hobby servo turns through 0 to 180°")
 Z_MM = Bounds(-500, 500, " mm", "no plotter's Z axis travels further")
 PEN_WIDTH_MM = Bounds(0.05, 20, " mm", "from the finest technical pen to a broad brush")
+SCALE = Bounds(0.8, 1.25, "", "an axis more than 20 % off needs its steps/mm ($100, $101) set, not a correction")
+ANGLE_DEG = Bounds(-10, 10, "°", "axes more than 10° out of square need the frame trued, not a correction")
+OFFSET_MM = Bounds(-100, 100, " mm", "a shift of the whole drawing, far less than any work area")
+BACKLASH_MM = Bounds(0, 5, " mm", "more lost motion than that is a loose belt or pulley to tighten")
+DARKNESS = Bounds(0, 1, "", "0 is paper, 1 is black")
+DENSITY = Bounds(0, 10, "", "pen width / hatch spacing: 1 covers the paper")
+LAG_MM = Bounds(0, 50, " mm", "a pen that needs longer to touch down needs a longer pen_lift.dwell_s")
+MACHINE_BOUNDS = {"scale_x": SCALE, "scale_y": SCALE, "skew_deg": ANGLE_DEG, "rotation_deg": ANGLE_DEG,
+                  "offset_x_mm": OFFSET_MM, "offset_y_mm": OFFSET_MM, "backlash_x_mm": BACKLASH_MM,
+                  "backlash_y_mm": BACKLASH_MM}
 
 
 class _Reader:
@@ -273,7 +381,7 @@ class _Reader:
         return value
 
     def profile(self) -> MachineProfile:
-        top_keys = {"name", "dialect", "work_area", "motion", "pen_lift", "templates", "pens"}
+        top_keys = {"name", "dialect", "work_area", "motion", "pen_lift", "templates", "pens", "calibration", "sim"}
         unknown = sorted(set(self.data) - top_keys)
         if unknown:
             raise self.fail(unknown[0], "is not a known setting")
@@ -325,7 +433,7 @@ class _Reader:
         if len(set(names)) != len(names):
             raise self.fail("pens", f"holds two pens with the same name: {names}")
 
-        return MachineProfile(
+        profile = MachineProfile(
             name=name,
             dialect=dialect,
             work_area=WorkArea(width_mm=width, height_mm=height, margin_mm=margin, origin=origin),
@@ -333,7 +441,59 @@ class _Reader:
             pen_lift=pen_lift,
             pens=tuple(pens),
             templates=templates,
+            calibration=self.calibration() if "calibration" in self.data else None,
+            sim=self.sim() if "sim" in self.data else None,
         )
+        if profile.calibration is not None:
+            self.check_reach(profile)
+        return profile
+
+    def machine_error(self, table: dict[str, Any], prefix: str) -> MachineError:
+        """The affine and backlash fields of [calibration] or [sim]; those left out are exact."""
+        return MachineError(**{k: self.number(table, k, prefix, b) for k, b in MACHINE_BOUNDS.items() if k in table})
+
+    def calibration(self) -> Calibration:
+        """[calibration]: what the machine does, as ``calibrate apply`` wrote it."""
+        raw = self.table(self.data, "calibration", "", {*MACHINE_FIELDS, *TONE_FIELDS, *CALIBRATION_PEN_FIELDS})
+        tone = None
+        if any(k in raw for k in TONE_FIELDS):
+            series = {}
+            for key in ("tone_densities", "tone_darkness"):
+                values = raw.get(key)
+                if not isinstance(values, list) or not values:
+                    raise self.fail(f"calibration.{key}", f"must be a list of numbers, got {values!r}")
+                bounds = DENSITY if key == "tone_densities" else DARKNESS
+                series[key] = tuple(self.number({key: v}, key, "calibration.", bounds) for v in values)
+            if len(series["tone_densities"]) != len(series["tone_darkness"]):
+                raise self.fail("calibration.tone_darkness", "must have one value per tone_densities value")
+            tone = Tone(series["tone_densities"], series["tone_darkness"],
+                        self.number(raw, "solid_darkness", "calibration.", DARKNESS))
+        width = self.number(raw, "pen_width_mm", "calibration.", PEN_WIDTH_MM) if "pen_width_mm" in raw else None
+        return Calibration(machine=self.machine_error(raw, "calibration."), pen_width_mm=width, tone=tone)
+
+    def sim(self) -> SimulatedMachine:
+        """[sim]: the errors a simulated board of this profile plays."""
+        raw = self.table(self.data, "sim", "", {*MACHINE_FIELDS, *SIM_PEN_FIELDS})
+        return SimulatedMachine(
+            machine=self.machine_error(raw, "sim."),
+            pen_width_mm=self.number(raw, "pen_width_mm", "sim.", PEN_WIDTH_MM) if "pen_width_mm" in raw else None,
+            pen_darkness=self.number(raw, "pen_darkness", "sim.", DARKNESS) if "pen_darkness" in raw else 1.0,
+            pen_down_lag_mm=self.number(raw, "pen_down_lag_mm", "sim.", LAG_MM) if "pen_down_lag_mm" in raw else 0.0,
+        )
+
+    def check_reach(self, profile: MachineProfile) -> None:
+        """Refuse a correction that would command moves outside the work area for a drawing inside the margin."""
+        from calibration.machine import corrected_reach_mm
+
+        wa = profile.work_area
+        m = wa.margin_mm
+        x0, y0, x1, y1 = corrected_reach_mm(profile.calibration.machine, (m, m, wa.width_mm - m, wa.height_mm - m))
+        over = max(-x0, -y0, x1 - wa.width_mm, y1 - wa.height_mm)
+        if over > 0:
+            raise self.fail("calibration", f"would command moves up to {over:.2f} mm outside the "
+                            f"{wa.width_mm:g} x {wa.height_mm:g} mm work area for a drawing inside the margin: "
+                            f"set work_area.margin_mm to at least {m + math.ceil(over * 10) / 10:g}, or measure "
+                            "the sheet again if these values look wrong")
 
     def pen_lift(self, dialect: str) -> PenLift:
         """The [pen_lift] fields that ``dialect`` uses, each checked; fields of other dialects are refused."""

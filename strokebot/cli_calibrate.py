@@ -6,6 +6,8 @@ corrections), which is imported when a subcommand runs, so that other commands s
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import math
 import tempfile
 from pathlib import Path
@@ -44,6 +46,8 @@ def calibrate() -> None:
     strokebot calibrate board -o board.svg                           # for photos: print at 100 %
     strokebot calibrate measure scan.png --pattern sheet.json --scan-dpi 600 -o corrections.toml
     strokebot calibrate measure photo.jpg --pattern sheet.json -o corrections.toml
+    strokebot calibrate apply corrections.toml --profile mine.toml --write   # then plan as usual
+    strokebot calibrate photo sheet.gcode -o photo.png --profile sim.toml    # a simulated machine's sheet
     """
 
 
@@ -79,7 +83,10 @@ def pattern_command(out_file: Path, profile_path: Path | None, date: str | None)
         lines = _plan_sheet(svg, pattern, profile)
         write_text_atomic(out_file, "\n".join(lines) + "\n")
         what = f"{len(lines)} lines of G-code"
-    write_json_atomic(json_file, pattern_to_json(pattern))
+    record = pattern_to_json(pattern)
+    if profile.calibration is not None:  # measure passes it on: apply composes what is left with it
+        record["drawn_with"] = dataclasses.asdict(profile.calibration.machine)
+    write_json_atomic(json_file, record)
     click.echo(f"{len(pattern.crosses)} crosses, {len(pattern.strokes())} strokes for {profile.name} -> {out_file} "
                f"({what}); nominal geometry -> {json_file}")
 
@@ -152,9 +159,111 @@ def measure_command(picture: Path, pattern_file: Path, out_file: Path, scan_dpi:
     reference = scan_reference(scan_dpi) if scan_dpi is not None else photo_reference(gray)
     measured = measure(gray, pattern, reference, name=str(picture))
     click.echo(corrections_table(measured))
-    write_text_atomic(out_file, corrections_toml(measured, picture.name))
+    write_text_atomic(out_file, corrections_toml(measured, picture.name, _drawn_with(pattern_file)))
     write_png_atomic(residuals_file, Image.fromarray(residual_picture(measured)))
     click.echo(f"-> {out_file}, {residuals_file}")
+
+
+def _drawn_with(pattern_file: Path):
+    """The correction the sheet was planned with, as sheet.json records it (None without one)."""
+    from calibration.machine import MachineError
+
+    drawn = json.loads(pattern_file.read_text("utf-8")).get("drawn_with")
+    try:
+        return MachineError(**{k: float(v) for k, v in drawn.items()}) if isinstance(drawn, dict) else None
+    except (TypeError, ValueError):
+        raise CalibrateFailure(f"{pattern_file}: its drawn_with record is damaged; draw the sheet again") from None
+
+
+@calibrate.command("apply")
+@click.argument("corrections_file", metavar="CORRECTIONS", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--profile", "profile_path", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="The machine profile (TOML) to merge CORRECTIONS into: the one the sheet was drawn with.")
+@click.option("--write", is_flag=True,
+              help="Replace the profile file with the merged one (atomically; the old one is kept as PROFILE.bak). "
+                   "Without it nothing is written: the merged profile is printed, to read or redirect.")
+def apply_command(corrections_file: Path, profile_path: Path, write: bool) -> None:
+    """Merge a measured corrections.toml into a machine profile, so that plan corrects every move.
+
+    The profile gets a [calibration] table (scale, skew, backlash, the first pen's width as measured, and
+    the tone curve); its other text and comments stay as they were. When the sheet was drawn
+    with a correction already (sheet.json records it), what is left is composed with it. A correction
+    that would command moves outside the work area is refused, and the profile left untouched.
+
+    \b
+    strokebot calibrate apply corrections.toml --profile mine.toml          # print the merged profile
+    strokebot calibrate apply corrections.toml --profile mine.toml --write  # update mine.toml
+    """
+    from calibration import ProfileError
+    from calibration.apply import merge_into_profile, read_corrections
+
+    corrections = read_corrections(_read_text(corrections_file), str(corrections_file))
+    original = _read_text(profile_path)
+    try:
+        text, profile = merge_into_profile(original, corrections, str(profile_path), corrections_file.name)
+    except ProfileError as exc:
+        raise CalibrateFailure(f"{exc} ({profile_path} is not changed)") from None
+    m = profile.calibration.machine
+    summary = (f"scale {m.scale_x:.5f} x {m.scale_y:.5f}, skew {m.skew_deg:.3f}°, backlash {m.backlash_x_mm:.3f} / "
+               f"{m.backlash_y_mm:.3f} mm, pen {profile.calibration.pen_width_mm:g} mm")
+    if not write:
+        click.echo(text, nl=False)
+        click.echo(f"{profile_path} not changed ({summary}); add --write to update it", err=True)
+        return
+    backup = profile_path.with_name(profile_path.name + ".bak")
+    check_output_file(backup)
+    write_text_atomic(backup, original)
+    write_text_atomic(profile_path, text)
+    click.echo(f"{profile_path} now corrects for {summary} (the old profile is in {backup})")
+
+
+@calibrate.command("photo")
+@click.argument("sheet", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("-o", "--out", "out_file", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="The picture to write (.png).")
+@click.option("--profile", "profile_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Machine profile (TOML); its [sim] table is the miscalibrated machine that draws SHEET.")
+@click.option("--scan-dpi", type=FiniteFloatRange(50, 600), default=None,
+              help="A flatbed scan at this resolution instead of a photo with the reference board.")
+@click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=0, show_default=True,
+              help="Seed of the picture's noise and texture.")
+def photo_command(sheet: Path, out_file: Path, profile_path: Path | None, scan_dpi: float | None, seed: int) -> None:
+    """Draw SHEET (G-code) on the simulated plotter and write a photo (or scan) of the drawn page.
+
+    The simulated board plays the profile's [sim] machine (scale, skew, backlash, pen width and darkness,
+    pen-down lag); the photo shows the sheet beside the printed reference board, at an angle, turned, with
+    paper texture, uneven light, blur and noise. Measure it as a real one: `calibrate measure`.
+    """
+    from calibration import as_simulated
+    from calibration.board import board_image
+    from calibration.photo import rasterise, synth_photo, synth_scan
+    from strokebot.pipeline import simulate_program
+
+    _distinct(out_file)
+    profile = load_profile(profile_path)
+    lines = _read_text(sheet).splitlines()
+    simulator, problems = simulate_program(lines, profile)
+    if problems:
+        raise CalibrateFailure(f"the simulated plotter refused {sheet}: {problems[0]}")
+    pen = as_simulated(profile).pens[0]
+    ink = 1.0 - int(pen.color[1:3], 16) / 255.0
+    px_per_mm = 5.0
+    page = rasterise([np.asarray(s) for s in simulator.strokes], profile.work_area, px_per_mm, pen.width_mm, 0.9 * ink)
+    if scan_dpi is not None:
+        picture = synth_scan(page, px_per_mm, scan_dpi, seed=seed)
+    else:
+        h, w = page.shape
+        picture = synth_photo(page, px_per_mm, board_image(px_per_mm), (int(w * 1.6), int(h * 1.1)), seed=seed)
+    write_png_atomic(out_file, Image.fromarray(picture))
+    kind = f"scan at {scan_dpi:g} dpi" if scan_dpi is not None else "photo beside the reference board"
+    click.echo(f"{len(simulator.strokes)} strokes drawn by the simulated {profile.name} -> {out_file} ({kind})")
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text("utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CalibrateFailure(f"cannot read {path}: {getattr(exc, 'strerror', None) or exc}") from None
 
 
 def _read_gray(path: Path) -> np.ndarray:

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from calibration import MachineProfile
+from calibration import MachineProfile, as_calibrated
 from strokebot.preview import side_by_side, to_array, to_image
 from strokeopt.export import strokes_to_svg
 from strokeopt.image import load_grayscale, load_rgb
@@ -106,6 +106,7 @@ def colour_mode(profile: MachineProfile, paint: bool) -> str:
 
 def fit_image(image_path: str | Path, profile: MachineProfile, options: FitOptions) -> FitRun:
     """Fit strokes to the picture at the widths (and, with several pens, the inks) of the profile's pens."""
+    profile = as_calibrated(profile)  # the first pen as wide as `calibrate apply` measured it
     colour = colour_mode(profile, options.paint)
     load = load_grayscale if colour == "black" else load_rgb
     target = load(image_path, options.size_px)

@@ -13,7 +13,7 @@ from typing import Sequence
 
 from PIL import Image
 
-from calibration import MachineProfile
+from calibration import MachineProfile, as_simulated
 from gcode import (
     PlanOptions,
     PlanStats,
@@ -23,6 +23,7 @@ from gcode import (
     plan_drawing,
     timeline_stats,
 )
+from gcode.correct import arcs_allowed, correct_drawing
 from gcode.emit import MAX_LINE_CHARS, sanitize_comment
 from gcode.reader import strip_comment
 from robot import GrblSimulator, SimSettings, render_strokes
@@ -45,11 +46,13 @@ def plan_svg(svg_path: str | Path, profile: MachineProfile, options: PlanOptions
     """Read an SVG, lay out, merge and order its lines in the work area, and write them as G-code.
 
     The program is built once as typed moves; the bounds check and the statistics read those moves, and
-    its text is written last.
+    its text is written last. With a ``[calibration]`` in the profile the moves are corrected for the machine
+    (``gcode.correct``) before they are checked.
     """
     planned = plan_drawing(svg_path, profile, options)
     program = build_program(
-        planned.document, profile, title=Path(svg_path).name, arcs=options.arcs,
+        correct_drawing(planned.document, profile), profile, title=Path(svg_path).name,
+        arcs=options.arcs and arcs_allowed(profile),
         arc_tolerance_mm=options.arc_tolerance_mm,
     )
     stats = timeline_stats(check_moves(program, profile), program.line_count(), profile)
@@ -89,7 +92,7 @@ def render_drawing(
     pens: Sequence[int] | None = None,
 ) -> Image.Image:
     """What the pens drew, as the page looks from above (RGB when ``pens`` gives each stroke's pen)."""
-    return render_strokes(strokes, profile, px_per_mm, region_mm, stroke_pens=pens)
+    return render_strokes(strokes, as_simulated(profile), px_per_mm, region_mm, stroke_pens=pens)
 
 
 def stroke_pens(drawn: DrawnStrokes, lines: Sequence[str], profile: MachineProfile) -> list[int]:

@@ -20,7 +20,10 @@ something to do by itself) and :meth:`BoardSimulator.busy` (the board takes no l
 
 What the pen drew is kept in machine millimetres in :attr:`BoardSimulator.strokes`, and which section of
 the program (between program pauses, i.e. which pen of a multi-pen drawing) drew each stroke in
-:attr:`BoardSimulator.stroke_sections`.
+:attr:`BoardSimulator.stroke_sections`. A profile with a ``[sim]`` table plays a miscalibrated machine:
+every move, pen up or down, goes through its axes' backlash and affine error
+(:class:`calibration.machine.Carriage`), so the strokes are where that machine's pen really went, and a
+pen-down run starts ``pen_down_lag_mm`` along its path (the pen touches the paper late).
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from calibration import GRBL_MAX_LINE_CHARS, MachineProfile, Motion
+from calibration.machine import Carriage
 from gcode.dialects import flavour_for
 from gcode.reader import Dwell, Event, Flavour, GcodeInterpreter, ModalState, Move, Pause, PenChange
 from robot.boards.faults import Faults, LineNoise
@@ -159,6 +163,10 @@ class BoardSimulator:
         self._held = False  # feed hold or program pause: nothing moves, no line is taken
         self._pen_down = False
         self._pauses = 0  # program pauses executed so far: the section the next stroke belongs to
+        sim = profile.sim
+        self._carriage = Carriage(sim.machine) if sim is not None and not sim.machine.is_exact else None
+        self._lag_mm = sim.pen_down_lag_mm if sim is not None else 0.0
+        self._lag_left_mm = 0.0  # how much further the pen travels before it touches the paper
         self._out = bytearray()  # what the board has said and not yet handed over
         self._late: deque[tuple[float, bytes, str | None]] = deque()  # delayed answers: (due clock time, bytes, after)
         self._power_up()
@@ -303,8 +311,9 @@ class BoardSimulator:
             self._block_lines.append(job.number)
         elif isinstance(step, PenChange):
             self._pen_down = step.down
-            if step.down:
-                self._start_stroke(self._planner.position[:2])  # a pen-down run starts with a dot where it lands
+            self._lag_left_mm = self._lag_mm if step.down else 0.0
+            if step.down and not self._lag_left_mm:
+                self._start_stroke(self._pen_at(self._planner.position[:2]))  # a pen-down run starts with a dot
         elif isinstance(step, Pause):
             self._held = True  # M0: the board waits for the operator and takes no further line until then
             self._pauses += 1
@@ -329,10 +338,23 @@ class BoardSimulator:
 
     def _finished(self, block: Segment) -> None:
         """A block has run: a pen-down move extends the stroke being drawn (a move along Z only draws nothing)."""
-        if block.dwell or not block.pen_down:
+        if block.dwell:
             return
         start, end = block.start[:2], block.end[:2]
-        if not self._pen_down or self.strokes[-1][-1] != start:
+        if self._carriage is not None:  # a miscalibrated machine: the pen goes where its axes take it
+            start, end = self._carriage.drawn_mm, self._carriage.move(*end)
+        if not block.pen_down:
+            return
+        if self._lag_left_mm > 0:  # the pen has not touched the paper yet
+            length = ((end[0] - start[0]) ** 2 + (end[1] - start[1]) ** 2) ** 0.5
+            if length <= self._lag_left_mm:
+                self._lag_left_mm -= length
+                return
+            t = self._lag_left_mm / length
+            self._lag_left_mm = 0.0
+            self._pen_down = True
+            self._start_stroke((start[0] + t * (end[0] - start[0]), start[1] + t * (end[1] - start[1])))
+        elif not self._pen_down or self.strokes[-1][-1] != start:
             self._pen_down = True
             self._start_stroke(start)
         if end != start:
@@ -385,6 +407,10 @@ class BoardSimulator:
                 if isinstance(event, Dwell):
                     steps.append(SYNC)  # the line is answered when the dwell is over
         return steps
+
+    def _pen_at(self, commanded: tuple[float, float]) -> tuple[float, float]:
+        """Where the pen is when the machine is at ``commanded``: the same, unless the machine is miscalibrated."""
+        return commanded if self._carriage is None else self._carriage.drawn_mm
 
     def _start_stroke(self, point: tuple[float, float]) -> None:
         """Begin a new polyline at ``point``, labelled with the program section (pen) it belongs to."""
