@@ -11,8 +11,9 @@ blurred with a Gaussian of sigma 2 px, which is how hatching reads as tone).
 --whole-command times `.venv/bin/strokebot fit` in a fresh process per run: the whole command's wall time
 (torch import, image load, set-up, the fit with its respawns, writing the outputs) and CPU seconds (user +
 system: less bent by other load than wall time), and fit.json's own seconds (the fit loop), each per
-iteration, beside the median step of the same fit run in-process and what the fit loop spends beyond
-that many median steps (its fixed costs: the first step, set-up). Warm
+iteration, beside the median step of the same fit run in-process and what that fit spent beyond that
+many median steps (its fixed costs: set-up, the first step's extra, respawns; one process, so less bent
+by load than comparing processes). Warm
 runs use the numba caches `make` leaves (median of 2); a cold run points NUMBA_CACHE_DIR at an empty
 directory, so every kernel it needs compiles (one run, at the shortest --whole-iters only, to keep the
 mode under ~10 minutes on two cores; --cold-all for every iteration count).
@@ -80,15 +81,18 @@ def run_one(photo: str, primitive: str, strokes: int, args: dict) -> dict:
     }
 
 
-def step_median(primitive: str, strokes: int, iters: int, size: int, width: float | None, loss: str) -> float:
-    """Median step seconds (first step left out) of the fit `strokebot fit` runs, in this (fresh) process."""
+def step_median(primitive: str, strokes: int, iters: int, size: int, width: float | None,
+                loss: str) -> tuple[float, float]:
+    """Median step seconds (first step left out) of the fit `strokebot fit` runs, in this (fresh) process,
+    and the seconds that fit spent beyond ``iters`` median steps (set-up, the first step's extra, respawns)."""
     from calibration.profile import default_profile
     from strokebot.fitting import FitOptions, fit_image
 
     options = FitOptions(strokes=strokes, primitive=primitive, iters=iters, size_px=size, device="cpu",
                          loss=loss, stroke_width_px=width, progress=False)
-    steps = fit_image(ROOT / "examples" / "astronaut.png", default_profile(), options).result.step_seconds
-    return statistics.median(steps[1:] or steps)
+    result = fit_image(ROOT / "examples" / "astronaut.png", default_profile(), options).result
+    median = statistics.median(result.step_seconds[1:] or result.step_seconds)
+    return median, result.seconds - iters * median
 
 
 def time_command(primitive: str, strokes: int, iters: int, size: int, width: float | None, loss: str,
@@ -120,7 +124,7 @@ def whole_command(args: argparse.Namespace) -> None:
     print(f"`strokebot fit examples/astronaut.png --size {args.size} --loss {args.loss} --device cpu --quiet`, "
           f"seed 0; warm: median of {args.warm_runs}; cold: NUMBA_CACHE_DIR empty, 1 run")
     print("| primitive | strokes | iters | pen width px | run | whole command s | whole command CPU s | whole s/iter "
-          "| fit.json s/iter | step median s | fit.json s - iters x step median |")
+          "| fit.json s/iter | step median s | fit s beyond iters x median |")
     print("|---|---:|---:|---|---|---:|---:|---:|---:|---:|---:|")
     context = multiprocessing.get_context("spawn")
     cold_iters = set(args.whole_iters) if args.cold_all else {min(args.whole_iters)}
@@ -129,7 +133,8 @@ def whole_command(args: argparse.Namespace) -> None:
             primitive, strokes = run.split(":")
             for width in (None, 1.5):
                 with context.Pool(1, maxtasksperchild=1) as pool:
-                    step = pool.apply(step_median, (primitive, int(strokes), iters, args.size, width, args.loss))
+                    step, beyond = pool.apply(step_median,
+                                              (primitive, int(strokes), iters, args.size, width, args.loss))
                 kinds = [("warm", False)] + ([("cold", True)] if iters in cold_iters else [])
                 for kind, cold in kinds:
                     runs = [time_command(primitive, int(strokes), iters, args.size, width, args.loss, cold)
@@ -139,7 +144,7 @@ def whole_command(args: argparse.Namespace) -> None:
                     loop_s = statistics.median(r[2]["seconds"] for r in runs)
                     pen = f"{runs[0][2]['pen_width_px']:.2f}" + (" (profile)" if width is None else "")
                     print(f"| {primitive} | {strokes} | {iters} | {pen} | {kind} | {wall_s:.2f} | {cpu_s:.2f} | "
-                          f"{wall_s / iters:.4f} | {loop_s / iters:.4f} | {step:.4f} | {loop_s - iters * step:.2f} |",
+                          f"{wall_s / iters:.4f} | {loop_s / iters:.4f} | {step:.4f} | {beyond:.2f} |",
                           flush=True)
 
 
