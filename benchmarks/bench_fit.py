@@ -44,10 +44,9 @@ DEFAULT_RUNS = ["line:1000", "cubic:500", "dot:2000"]
 def run_one(photo: str, primitive: str, strokes: int, args: dict) -> dict:
     """Fit in this (fresh) process and return the numbers of one table row."""
     import numpy as np
-    import torch
 
     from strokeopt.image import load_grayscale
-    from strokeopt.metrics import gaussian_blur, psnr, ssim
+    from strokeopt.metrics import blur_array, psnr, ssim
     from strokeopt.optimise import FitConfig, fit_strokes
 
     target = load_grayscale(photo, args["size"])
@@ -63,7 +62,7 @@ def run_one(photo: str, primitive: str, strokes: int, args: dict) -> dict:
     result = fit_strokes(target, config)
 
     def blur(a: np.ndarray) -> np.ndarray:
-        return gaussian_blur(torch.as_tensor(a, dtype=torch.float64), 2.0).numpy()
+        return blur_array(a, 2.0)
 
     flat = np.full_like(target, target.mean())
     return {

@@ -41,15 +41,32 @@ def gaussian_blur(image: torch.Tensor, sigma_px: float) -> torch.Tensor:
     return out.reshape(image.shape)
 
 
+def blur_array(image: np.ndarray, sigma_px: float) -> np.ndarray:
+    """``gaussian_blur`` of an (..., H, W) array in float64 numpy, for scoring finished images.
+
+    The same sums as the torch version; numpy has no thread pool to wait on (torch's two threads took
+    0.3 to 2 s for one 256 x 256 blur on a loaded two-core machine, against 5 ms here).
+    """
+    a = np.asarray(image, np.float64)
+    height, width = a.shape[-2:]
+    radius = max(1, math.ceil(3 * sigma_px))
+    weights = _gaussian_weights(sigma_px, radius)
+    blurred = _blur_zero_padded(a.reshape(-1, height, width), weights, radius)
+    return (blurred / _blur_zero_padded(np.ones((1, height, width)), weights, radius)).reshape(a.shape)
+
+
 def _gaussian_weights(sigma_px: float, radius: int) -> list[float]:
     x = torch.arange(-radius, radius + 1, dtype=torch.float64)
     weights = torch.exp(-(x**2) / (2 * sigma_px**2))
     return (weights / weights.sum()).tolist()
 
 
-def _blur_zero_padded(batch: torch.Tensor, weights: list[float], radius: int) -> torch.Tensor:
+def _blur_zero_padded(batch: torch.Tensor | np.ndarray, weights: list[float], radius: int):
     height, width = batch.shape[-2:]
-    padded = F.pad(batch, (radius, radius, radius, radius))
+    if isinstance(batch, np.ndarray):
+        padded = np.pad(batch, ((0, 0), (radius, radius), (radius, radius)))
+    else:
+        padded = F.pad(batch, (radius, radius, radius, radius))
     rows = sum(w * padded[:, :, k : k + width] for k, w in enumerate(weights))
     return sum(w * rows[:, k : k + height, :] for k, w in enumerate(weights))
 
