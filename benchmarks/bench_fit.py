@@ -9,8 +9,11 @@ blurred with a Gaussian of sigma 2 px, which is how hatching reads as tone).
     .venv/bin/python benchmarks/bench_fit.py --whole-command          # `strokebot fit` as a user runs it
 
 --whole-command times `.venv/bin/strokebot fit` in a fresh process per run: the whole command's wall time
-(torch import, image load, set-up, the fit with its respawns, writing the outputs) and fit.json's own
-seconds (the fit loop), each per iteration, beside the median step of the same fit run in-process. Warm
+(torch import, image load, set-up, the fit with its respawns, writing the outputs) and CPU seconds (user +
+system: less bent by other load than wall time), and fit.json's own seconds (the fit loop), each per
+iteration, beside the median step of the same fit run in-process and what that fit spent beyond that
+many median steps (its fixed costs: set-up, the first step's extra, respawns; one process, so less bent
+by load than comparing processes). Warm
 runs use the numba caches `make` leaves (median of 2); a cold run points NUMBA_CACHE_DIR at an empty
 directory, so every kernel it needs compiles (one run, at the shortest --whole-iters only, to keep the
 mode under ~10 minutes on two cores; --cold-all for every iteration count).
@@ -41,10 +44,9 @@ DEFAULT_RUNS = ["line:1000", "cubic:500", "dot:2000"]
 def run_one(photo: str, primitive: str, strokes: int, args: dict) -> dict:
     """Fit in this (fresh) process and return the numbers of one table row."""
     import numpy as np
-    import torch
 
     from strokeopt.image import load_grayscale
-    from strokeopt.metrics import gaussian_blur, psnr, ssim
+    from strokeopt.metrics import blur_array, psnr, ssim
     from strokeopt.optimise import FitConfig, fit_strokes
 
     target = load_grayscale(photo, args["size"])
@@ -60,7 +62,7 @@ def run_one(photo: str, primitive: str, strokes: int, args: dict) -> dict:
     result = fit_strokes(target, config)
 
     def blur(a: np.ndarray) -> np.ndarray:
-        return gaussian_blur(torch.as_tensor(a, dtype=torch.float64), 2.0).numpy()
+        return blur_array(a, 2.0)
 
     flat = np.full_like(target, target.mean())
     return {
@@ -78,20 +80,23 @@ def run_one(photo: str, primitive: str, strokes: int, args: dict) -> dict:
     }
 
 
-def step_median(primitive: str, strokes: int, iters: int, size: int, width: float | None, loss: str) -> float:
-    """Median step seconds (first step left out) of the fit `strokebot fit` runs, in this (fresh) process."""
+def step_median(primitive: str, strokes: int, iters: int, size: int, width: float | None,
+                loss: str) -> tuple[float, float]:
+    """Median step seconds (first step left out) of the fit `strokebot fit` runs, in this (fresh) process,
+    and the seconds that fit spent beyond ``iters`` median steps (set-up, the first step's extra, respawns)."""
     from calibration.profile import default_profile
     from strokebot.fitting import FitOptions, fit_image
 
     options = FitOptions(strokes=strokes, primitive=primitive, iters=iters, size_px=size, device="cpu",
                          loss=loss, stroke_width_px=width, progress=False)
-    steps = fit_image(ROOT / "examples" / "astronaut.png", default_profile(), options).result.step_seconds
-    return statistics.median(steps[1:] or steps)
+    result = fit_image(ROOT / "examples" / "astronaut.png", default_profile(), options).result
+    median = statistics.median(result.step_seconds[1:] or result.step_seconds)
+    return median, result.seconds - iters * median
 
 
 def time_command(primitive: str, strokes: int, iters: int, size: int, width: float | None, loss: str,
-                 cold: bool) -> tuple[float, dict]:
-    """Wall seconds of one `strokebot fit` in a fresh process, and its fit.json."""
+                 cold: bool) -> tuple[float, float, dict]:
+    """Wall and CPU (user + system) seconds of one `strokebot fit` in a fresh process, and its fit.json."""
     env = dict(os.environ)
     with tempfile.TemporaryDirectory() as tmp:
         if cold:
@@ -101,19 +106,25 @@ def time_command(primitive: str, strokes: int, iters: int, size: int, width: flo
                    "--primitive", primitive, "--iters", str(iters), "--loss", loss, "--quiet", "--device", "cpu"]
         if width is not None:
             command += ["--stroke-width-px", str(width)]
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), _children_cpu_s()
         subprocess.run(command, check=True, cwd=ROOT, env=env, stdout=subprocess.DEVNULL)
-        wall_s = time.perf_counter() - start
-        return wall_s, json.loads((Path(tmp) / "out" / "fit.json").read_text())
+        wall_s, cpu_s = time.perf_counter() - start, _children_cpu_s() - cpu_start
+        return wall_s, cpu_s, json.loads((Path(tmp) / "out" / "fit.json").read_text())
+
+
+def _children_cpu_s() -> float:
+    """CPU seconds of the finished child processes: less bent by other load than wall time."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def whole_command(args: argparse.Namespace) -> None:
     """The --whole-command table: `strokebot fit` as a user runs it, cold and warm."""
     print(f"`strokebot fit examples/astronaut.png --size {args.size} --loss {args.loss} --device cpu --quiet`, "
           f"seed 0; warm: median of {args.warm_runs}; cold: NUMBA_CACHE_DIR empty, 1 run")
-    print("| primitive | strokes | iters | pen width px | run | whole command s | whole s/iter "
-          "| fit.json s/iter | step median s |")
-    print("|---|---:|---:|---|---|---:|---:|---:|---:|")
+    print("| primitive | strokes | iters | pen width px | run | whole command s | whole command CPU s | whole s/iter "
+          "| fit.json s/iter | step median s | fit s beyond iters x median |")
+    print("|---|---:|---:|---|---|---:|---:|---:|---:|---:|---:|")
     context = multiprocessing.get_context("spawn")
     cold_iters = set(args.whole_iters) if args.cold_all else {min(args.whole_iters)}
     for iters in args.whole_iters:
@@ -121,16 +132,19 @@ def whole_command(args: argparse.Namespace) -> None:
             primitive, strokes = run.split(":")
             for width in (None, 1.5):
                 with context.Pool(1, maxtasksperchild=1) as pool:
-                    step = pool.apply(step_median, (primitive, int(strokes), iters, args.size, width, args.loss))
+                    step, beyond = pool.apply(step_median,
+                                              (primitive, int(strokes), iters, args.size, width, args.loss))
                 kinds = [("warm", False)] + ([("cold", True)] if iters in cold_iters else [])
                 for kind, cold in kinds:
                     runs = [time_command(primitive, int(strokes), iters, args.size, width, args.loss, cold)
                             for _ in range(1 if cold else args.warm_runs)]
                     wall_s = statistics.median(r[0] for r in runs)
-                    loop_s = statistics.median(r[1]["seconds"] for r in runs)
-                    pen = f"{runs[0][1]['pen_width_px']:.2f}" + (" (profile)" if width is None else "")
-                    print(f"| {primitive} | {strokes} | {iters} | {pen} | {kind} | {wall_s:.2f} | "
-                          f"{wall_s / iters:.4f} | {loop_s / iters:.4f} | {step:.4f} |", flush=True)
+                    cpu_s = statistics.median(r[1] for r in runs)
+                    loop_s = statistics.median(r[2]["seconds"] for r in runs)
+                    pen = f"{runs[0][2]['pen_width_px']:.2f}" + (" (profile)" if width is None else "")
+                    print(f"| {primitive} | {strokes} | {iters} | {pen} | {kind} | {wall_s:.2f} | {cpu_s:.2f} | "
+                          f"{wall_s / iters:.4f} | {loop_s / iters:.4f} | {step:.4f} | {beyond:.2f} |",
+                          flush=True)
 
 
 def main() -> None:

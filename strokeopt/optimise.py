@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from strokeopt import raster_cpu
+from strokeopt.adam import CosineSchedule, FusedAdam
 from strokeopt.colour import COLOUR_MODES, BlackPen, FreePaint, PenPalette, hex_to_rgb
 from strokeopt.losses import DEFAULT_CONTENT_LAYER, DEFAULT_VGG_LAYERS, ImageLoss, parse_loss
 from strokeopt.primitives import initial_control_points, polyline
@@ -165,13 +166,12 @@ def _fit(target: np.ndarray, config: FitConfig, renderer: StrokeRenderer | None)
         start_width = min(max(start_width, config.width_range_px[0]), config.width_range_px[1])
     learned_widths = torch.full((config.strokes,), start_width, device=device, requires_grad=True)
     raster = renderer or SoftRasteriser(height, width)
-    optimiser = torch.optim.Adam(
-        [{"params": [control], "lr": config.learning_rate * scale},
-         {"params": ink_model.parameters(), "lr": INK_LEARNING_RATE},
-         {"params": [learned_widths] if config.width_range_px else [], "lr": WIDTH_LEARNING_RATE}],
-        fused=True,
-    )
-    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=max(1, config.iters), eta_min=0.0)
+    optimiser = FusedAdam([
+        ([control], config.learning_rate * scale),
+        (ink_model.parameters(), INK_LEARNING_RATE),
+        ([learned_widths] if config.width_range_px else [], WIDTH_LEARNING_RATE),
+    ])
+    schedule = CosineSchedule(optimiser, t_max=max(1, config.iters))
     image_loss = ImageLoss(target_t, parse_loss(config.loss), config.vgg_layers, config.content_layer, config.vgg_weights)
     limits = torch.tensor([width, height], dtype=torch.float32, device=device)
     max_length_px = config.max_length_factor * length_px
@@ -192,7 +192,7 @@ def _fit(target: np.ndarray, config: FitConfig, renderer: StrokeRenderer | None)
         else:
             image, ink = draw_strokes(raster, config.primitive, control, widths, filter_px, absorb)
         loss = image_loss(image)
-        optimiser.zero_grad(set_to_none=True)
+        optimiser.zero_grad()
         loss.backward()
         optimiser.step()
         schedule.step()
@@ -262,7 +262,7 @@ def _respawn(
     length_px: float,
     config: FitConfig,
     generator: torch.Generator,
-    optimiser: torch.optim.Optimizer,
+    optimiser: FusedAdam,
 ) -> torch.Tensor:
     """Move strokes that leave (almost) no ink on the canvas to where the page is most too light.
 
@@ -278,12 +278,7 @@ def _respawn(
         missing = missing.amax(dim=0)
     fresh = _place_strokes(missing, len(dead), length_px, config.primitive, generator)
     control[dead] = fresh.to(control.device, control.dtype)
-    for group in optimiser.param_groups:
-        for param in group["params"]:
-            state = optimiser.state.get(param, {})
-            for key in ("exp_avg", "exp_avg_sq"):
-                if key in state and state[key].shape[:1] == control.shape[:1]:
-                    state[key][dead] = 0.0
+    optimiser.forget(dead, len(control))
     return dead
 
 

@@ -145,3 +145,17 @@ def test_the_torch_renderer_path_used_on_gpus_fits_as_well_as_the_compiled_one()
     assert portable.losses[-1] < 0.5 * portable.losses[0]
     assert abs(portable.losses[-1] - compiled.losses[-1]) < 0.25 * compiled.losses[-1]
     assert np.allclose(portable.render, render_strokes(portable.strokes, 1.0), atol=1e-4)
+
+
+def test_a_fit_does_not_load_torch_dynamo():
+    """torch.optim imports torch._dynamo (1-1.5 s) on first use; the fit's own Adam (strokeopt.adam) does not."""
+    import subprocess
+    import sys
+
+    probe = ("import sys, numpy as np\n"
+             "from strokeopt.optimise import FitConfig, fit_strokes\n"
+             "fit_strokes(np.full((16, 16), 0.5, np.float32), FitConfig(strokes=5, iters=3, progress=False))\n"
+             "print('torch._dynamo' in sys.modules)\n")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["False"]

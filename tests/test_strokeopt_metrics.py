@@ -12,7 +12,7 @@ from PIL import Image, ImageFilter
 from scipy.ndimage import gaussian_filter
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
-from strokeopt.metrics import gaussian_blur, psnr, ssim
+from strokeopt.metrics import blur_array, gaussian_blur, psnr, ssim
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "astronaut.png"
 # The SSIM the project reports: Wang et al.'s Gaussian window, as scikit-image names it.
@@ -96,10 +96,12 @@ def test_skimage_default_window_is_a_different_number():
     assert abs(ssim(original, degraded) - default) > 0.005
 
 
+@pytest.mark.parametrize("blur", [_blur, blur_array], ids=["torch", "numpy"])
 @pytest.mark.parametrize("sigma_px", [0.7, 2.0])
 @pytest.mark.parametrize("shape", [(40, 40), (3, 25, 31)])
-def test_gaussian_blur_is_normalised_convolution(sigma_px, shape):
-    """The blur is scipy's zero-padded Gaussian divided by the same Gaussian of ones, per channel."""
+def test_gaussian_blur_is_normalised_convolution(blur, sigma_px, shape):
+    """The blur (torch's for the losses, numpy's for scores) is scipy's zero-padded Gaussian divided by the
+    same Gaussian of ones, per channel."""
     a = np.random.default_rng(11).random(shape)
     truncate = max(1, math.ceil(3 * sigma_px)) / sigma_px
     axes = (-2, -1)
@@ -108,7 +110,7 @@ def test_gaussian_blur_is_normalised_convolution(sigma_px, shape):
         return gaussian_filter(x, sigma_px, mode="constant", cval=0.0, truncate=truncate, axes=axes)
 
     expected = zero_padded(a) / zero_padded(np.ones(shape))
-    np.testing.assert_allclose(_blur(a, sigma_px), expected, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(blur(a, sigma_px), expected, rtol=0, atol=1e-12)
 
 
 @pytest.mark.parametrize("mode", ["L", "RGB"])
