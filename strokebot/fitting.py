@@ -112,11 +112,19 @@ def canvas_mm_per_px(profile: MachineProfile, width_px: int, height_px: int) -> 
     return min(area.drawing_width_mm / width_px, area.drawing_height_mm / height_px)
 
 
+BLACK_INK_MAX = 0x20 / 255  # a pen whose ink has no channel above this is fitted as black on grayscale
+
+
 def colour_mode(profile: MachineProfile, paint: bool) -> str:
-    """Free paint when asked; a pen palette when the machine holds several pens; else one pen on grayscale."""
+    """Free paint when asked; a pen palette for several pens or one coloured pen; else one black pen on grayscale.
+
+    One pen of a colour (a brown laser burn, a blue ballpoint) is a palette of one: the fit then knows how
+    much light its ink takes away, so that its render is as dark as the drawing, and not black.
+    """
     if paint:
         return "paint"
-    return "pens" if len(profile.pens) > 1 else "black"
+    coloured = max(hex_to_rgb(profile.pens[0].color)) > BLACK_INK_MAX
+    return "pens" if len(profile.pens) > 1 or coloured else "black"
 
 
 def fit_image(image_path: str | Path, profile: MachineProfile, options: FitOptions) -> FitRun:
