@@ -585,7 +585,8 @@ def draw(image: Path, out_dir: Path, port: str, baud: int, profile_path: Path | 
     report.json's "likeness" judge the drawing against the picture on the paper, both at 2 px/mm and
     blurred by 1 mm (hatching merged into tone): view_ssim (their SSIM) and edge_corr (the correlation of
     their gradient magnitudes), which a line drawing reaches only by putting its ink and contours where
-    the picture has them. fidelity_ssim compares the optimiser's render with the drawing.
+    the picture has them. fidelity_ssim compares the middle panel with the drawing (does the plotter draw the fitted
+    strokes?), fit_fidelity_ssim the optimiser's own render at the fit size.
 
     Fit size and stroke count are derived from the profile's pen and paper unless given (see
     `strokebot fit --help`). The stream is recorded in

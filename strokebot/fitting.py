@@ -7,6 +7,7 @@ Everything here needs torch (through ``strokeopt``); the machine half (plan, sim
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -69,7 +70,13 @@ class FitRun:
     iters: int
     loss_spec: str
     defaults: FitDefaults  # what the profile and picture suggest; options given override it
-    view: np.ndarray  # the fitted strokes rendered where the pen is at least VIEW_PEN_PX wide: the line drawing
+    config: FitConfig
+    renderer: str
+
+    @functools.cached_property
+    def view(self) -> np.ndarray:
+        """The fitted strokes rendered where the pen is at least VIEW_PEN_PX wide: the line drawing."""
+        return view_render(self.result, self.config) if self.renderer == "soft" else self.result.render
 
     def report(self) -> dict:
         seconds = self.result.seconds
@@ -158,8 +165,8 @@ def fit_image(image_path: str | Path, profile: MachineProfile, options: FitOptio
     )
     result = fit_strokes(target, config, stroke_renderer(options, height, width, options.device))
     svg = strokes_to_svg(result.strokes, mm_per_px, profile.pens)
-    view = view_render(result, config) if options.renderer == "soft" else result.render
-    return FitRun(target, result, mm_per_px, pen_width_px, svg, options.iters, options.loss, defaults, view)
+    return FitRun(target, result, mm_per_px, pen_width_px, svg, options.iters, options.loss, defaults, config,
+                  options.renderer)
 
 
 def view_scale(pen_width_px: float, size_px: int) -> int:
