@@ -117,7 +117,8 @@ def _fit_options(f):
                      help=f"Fit resolution: the picture's longer side in pixels (every step renders the whole "
                           f"picture at this size, so time and memory grow with its square). Default: the size at "
                           f"which the profile's (narrowest) pen is {PEN_PX:g} px wide on the paper the picture "
-                          f"covers, {MIN_SIZE_PX} to {MAX_SIZE_PX} px (A4 and a 0.5 mm pen: 380 px)."),
+                          f"covers, {MIN_SIZE_PX} to {MAX_SIZE_PX} px, smaller for a pen too fine to fit in time "
+                          f"(A4 and a 0.5 mm pen: 380 px; see `strokebot fit --help`)."),
         click.option("--paint", is_flag=True,
                      help="Free colour and opacity per stroke (an SVG for brush robots) instead of the profile's "
                           "pens; `draw` refuses it, as a plotter draws with its pens' inks."),
@@ -222,10 +223,12 @@ def fit(image: Path, out_dir: Path, profile_path: Path | None, **kwargs) -> None
     settings derived from the profile).
 
     Without --size and --strokes they come from the profile and the picture: the size at which the pen
-    is one fit pixel wide on the paper the picture covers (so the fit sees lines as the pen draws them),
-    and as many strokes of about 6 mm as the picture's ink needs (its mean darkness times that paper,
-    over the pen's width times 6 mm). A4 with a 0.5 mm pen and a square photo: 380 px, about 6,500
-    strokes. Either option, when given, is used as it is.
+    is one fit pixel wide on the paper the picture covers (so the fit sees lines as the pen draws them;
+    at most 400 px, and less for a pen so fine that the picture's ink, as a line one pen wide, would be
+    over 120,000 fit pixels long: the fit's time follows it), and as many strokes of about 6 mm as the
+    picture's ink needs (its mean darkness times that paper, over the pen's width times 6 mm; 100 to
+    8,000). A4 with a 0.5 mm pen and a square photo: 380 px, about 6,500 strokes. Either option, when
+    given, is used as it is.
 
     \b
     Example:

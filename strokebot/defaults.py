@@ -1,7 +1,9 @@
 """Fit settings that draw well on a given machine: the fit size, stroke count and length from its pen and paper.
 
 - Size: the pen is ``PEN_PX`` fit pixels wide, so the optimiser renders lines as wide as the pen draws them
-  (its render is then a line drawing, not a grey photograph), capped at ``MAX_SIZE_PX`` for time.
+  (its render is then a line drawing, not a grey photograph), capped for time: at ``MAX_SIZE_PX``, and so
+  that the picture's ink, as a line one pen wide, is at most ``MAX_INK_PX`` fit pixels long (every step
+  renders that line: a pen narrower than a pixel makes it long).
 - Stroke length: ``STROKE_LENGTH_MM`` on the paper (about a feature's size on an A4 portrait: an eye, a
   letter), at least ``MIN_STROKE_PENS`` pen widths.
 - Stroke count: the ink the picture asks for (its mean darkness times the paper it covers) divided by the
@@ -22,6 +24,7 @@ from calibration import MachineProfile
 PEN_PX = 1.0  # fit pixels per pen width
 MIN_SIZE_PX = 64
 MAX_SIZE_PX = 400  # the fit renders the whole picture at every step: time grows with the size's square
+MAX_INK_PX = 120_000  # the fit's time follows the ink's length in fit pixels (A4, 0.5 mm pen, a photo: ~80,000)
 STROKE_LENGTH_MM = 6.0
 MIN_STROKE_PENS = 8.0
 MIN_STROKES = 100
@@ -49,9 +52,11 @@ def derive_defaults(profile: MachineProfile, picture_px: tuple[int, int], ink_co
     mm_per_picture_px = min(area.drawing_width_mm / width, area.drawing_height_mm / height)
     drawn_mm = (width * mm_per_picture_px, height * mm_per_picture_px)
     pen_mm = min(pen.width_mm for pen in profile.pens)
-    size_px = _clip(round(max(drawn_mm) * PEN_PX / pen_mm), MIN_SIZE_PX, MAX_SIZE_PX)
-    length_mm = max(STROKE_LENGTH_MM, MIN_STROKE_PENS * pen_mm)
     ink_mm2 = ink_coverage * drawn_mm[0] * drawn_mm[1]
+    # the ink as a line one pen wide is ink_mm2 / pen_mm long, and (size / longer side) of it is one fit pixel
+    ink_size_px = MAX_INK_PX * pen_mm * max(drawn_mm) / max(ink_mm2, 1e-9)
+    size_px = _clip(round(min(max(drawn_mm) * PEN_PX / pen_mm, ink_size_px)), MIN_SIZE_PX, MAX_SIZE_PX)
+    length_mm = max(STROKE_LENGTH_MM, MIN_STROKE_PENS * pen_mm)
     strokes = _clip(round(ink_mm2 / (pen_mm * length_mm)), MIN_STROKES, MAX_STROKES)
     return FitDefaults(size_px, strokes, length_mm, pen_mm * size_px / max(drawn_mm), ink_coverage, drawn_mm)
 

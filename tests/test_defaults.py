@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from calibration import default_profile, load_profile, profile_to_toml
-from strokebot.defaults import MAX_SIZE_PX, PEN_PX, STROKE_LENGTH_MM, derive_defaults
+from strokebot.defaults import MAX_INK_PX, MAX_SIZE_PX, PEN_PX, STROKE_LENGTH_MM, derive_defaults
 from strokebot.likeness import likeness
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -33,8 +33,15 @@ def test_the_pen_is_one_fit_pixel_on_the_paper_the_picture_covers():
     assert square.pen_width_px == pytest.approx(PEN_PX, rel=0.01)
     landscape = derive_defaults(a4, (600, 400), 0.5)  # as wide as the paper, lower
     assert landscape.size_px == square.size_px
-    fine = dataclasses.replace(a4, pens=(dataclasses.replace(a4.pens[0], width_mm=0.05),))
-    assert derive_defaults(fine, (512, 512), 0.5).size_px == MAX_SIZE_PX  # capped for time
+
+def test_a_pen_finer_than_the_time_allows_gets_the_size_whose_ink_line_fits_the_budget():
+    a4 = default_profile()
+    fine = dataclasses.replace(a4, pens=(dataclasses.replace(a4.pens[0], width_mm=0.2),))
+    capped = derive_defaults(fine, (512, 512), 0.5)
+    assert capped.size_px < round(190 * PEN_PX / 0.2)
+    ink_line_px = 0.5 * 190 * 190 / 0.2 * capped.size_px / 190
+    assert ink_line_px == pytest.approx(MAX_INK_PX, rel=0.01)
+    assert derive_defaults(fine, (512, 512), 0.25).size_px == min(MAX_SIZE_PX, 2 * capped.size_px)  # less ink
 
 
 def test_the_stroke_count_is_the_pictures_ink_over_one_strokes():
