@@ -225,7 +225,7 @@ def fit(image: Path, out_dir: Path, profile_path: Path | None, **kwargs) -> None
     Without --size and --strokes they come from the profile and the picture: the size at which the pen
     is one fit pixel wide on the paper the picture covers (so the fit sees lines as the pen draws them;
     at most 400 px, and less for a pen so fine that the picture's ink, as a line one pen wide, would be
-    over 120,000 fit pixels long: the fit's time follows it), and as many strokes of about 6 mm as the
+    over 200,000 fit pixels long: the fit's time follows it), and as many strokes of about 6 mm as the
     picture's ink needs (its mean darkness times that paper, over the pen's width times 6 mm; 100 to
     8,000). A4 with a 0.5 mm pen and a square photo: 380 px, about 6,500 strokes. Either option, when
     given, is used as it is.

@@ -24,7 +24,7 @@ from calibration import MachineProfile
 PEN_PX = 1.0  # fit pixels per pen width
 MIN_SIZE_PX = 64
 MAX_SIZE_PX = 400  # the fit renders the whole picture at every step: time grows with the size's square
-MAX_INK_PX = 120_000  # the fit's time follows the ink's length in fit pixels (A4, 0.5 mm pen, a photo: ~80,000)
+MAX_INK_PX = 200_000  # the fit's time follows the ink's length in fit pixels (A4, 0.5 mm pen, a photo: ~80,000)
 STROKE_LENGTH_MM = 6.0
 MIN_STROKE_PENS = 8.0
 MIN_STROKES = 100

@@ -36,10 +36,10 @@ def test_the_pen_is_one_fit_pixel_on_the_paper_the_picture_covers():
 
 def test_a_pen_finer_than_the_time_allows_gets_the_size_whose_ink_line_fits_the_budget():
     a4 = default_profile()
-    fine = dataclasses.replace(a4, pens=(dataclasses.replace(a4.pens[0], width_mm=0.2),))
+    fine = dataclasses.replace(a4, pens=(dataclasses.replace(a4.pens[0], width_mm=0.1),))
     capped = derive_defaults(fine, (512, 512), 0.5)
-    assert capped.size_px < round(190 * PEN_PX / 0.2)
-    ink_line_px = 0.5 * 190 * 190 / 0.2 * capped.size_px / 190
+    assert capped.size_px < round(190 * PEN_PX / 0.1)
+    ink_line_px = 0.5 * 190 * 190 / 0.1 * capped.size_px / 190
     assert ink_line_px == pytest.approx(MAX_INK_PX, rel=0.01)
     assert derive_defaults(fine, (512, 512), 0.25).size_px == min(MAX_SIZE_PX, 2 * capped.size_px)  # less ink
 
