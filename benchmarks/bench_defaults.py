@@ -74,8 +74,8 @@ def main() -> None:
     parser.add_argument("--json", type=Path, default=None, help="also write the rows here")
     args = parser.parse_args()
     rows = []
-    print("| photo | profile | settings | wall s | CPU s | load | view SSIM | edge r | fidelity | fit fidelity | strokes | "
-          "size px | pen px | plot min |")
+    print("| photo | profile | settings | wall s | CPU s | load | view SSIM | edge r | fidelity | fit fidelity | "
+          "strokes | size px | pen px | plot min |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     with tempfile.TemporaryDirectory() as tmp:
         for photo in args.photos:
@@ -87,8 +87,8 @@ def main() -> None:
                     rows.append(row)
                     print(f"| {photo.name} | {name} | {settings} | {row['wall_s']} | {row['cpu_s']} | "
                           f"{row['load_1min']} | {row['view_ssim']:.3f} | {row['edge_corr']:.3f} | "
-                          f"{row['fidelity_ssim']:.3f} | {row['fit_fidelity_ssim']:.3f} | {row['strokes']} | {row['size_px']} | {row['pen_px']:.2f} | "
-                          f"{row['plot_min']} |", flush=True)
+                          f"{row['fidelity_ssim']:.3f} | {row['fit_fidelity_ssim']:.3f} | {row['strokes']} | "
+                          f"{row['size_px']} | {row['pen_px']:.2f} | {row['plot_min']} |", flush=True)
     if args.json is not None:
         args.json.write_text(json.dumps(rows, indent=1))
 
