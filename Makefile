@@ -7,7 +7,7 @@ INSTALLED := $(VENV)/.installed
 TORCH := torch==2.13.0
 
 DEMO_IMAGE := examples/astronaut.png
-DEMO_ARGS := --strokes 5000 --iters 200 --size 256 --seed 1
+DEMO_ARGS := --seed 1  # size, strokes and iterations derived from the profile's pen and paper
 
 # MyPaint, the brush engine `strokebot painter dataset` paints with (Debian packages; the rest works without).
 SYSTEM_PACKAGES := libmypaint-1.5-1 mypaint-brushes

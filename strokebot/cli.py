@@ -41,6 +41,15 @@ from strokebot import jobs, pipeline
 from strokebot.cli_options import MAX_SEED, MAX_STROKES, FiniteFloatRange
 from strokebot.cli_calibrate import calibrate
 from strokebot.cli_painter import painter
+from strokebot.defaults import (
+    DEFAULT_ITERS,
+    MAX_SIZE_PX,
+    MIN_SIZE_PX,
+    MIN_STROKES,
+    PEN_PX,
+    STROKE_LENGTH_MM,
+)
+from strokebot.defaults import MAX_STROKES as DEFAULT_MAX_STROKES
 from strokebot.files import (
     check_output_dir,
     check_output_file,
@@ -98,16 +107,20 @@ def _check_width_range(
 
 def _fit_options(f):
     options = [
-        click.option("--strokes", type=click.IntRange(1, MAX_STROKES), default=2000, show_default=True,
-                     help=f"Number of strokes to fit (at most {MAX_STROKES:,}: `plan` reads SVGs of up to "
-                          "500,000 elements, and every stroke is rendered at every step)."),
+        click.option("--strokes", type=click.IntRange(1, MAX_STROKES), default=None,
+                     help=f"Number of strokes to fit (at most {MAX_STROKES:,}). Default: the picture's ink over one "
+                          f"stroke's: its mean darkness times the paper it covers, divided by the pen's width times "
+                          f"a stroke of {STROKE_LENGTH_MM:g} mm ({MIN_STROKES} to {DEFAULT_MAX_STROKES:,})."),
         click.option("--primitive", type=click.Choice(PRIMITIVES), default="line", show_default=True,
                      help="Stroke shape: dots, straight lines, quadratic or cubic Béziers, or Catmull-Rom chains."),
-        click.option("--iters", type=click.IntRange(0, 100_000), default=300, show_default=True,
+        click.option("--iters", type=click.IntRange(0, 100_000), default=DEFAULT_ITERS, show_default=True,
                      help="Optimisation steps (a few hundred converge; 0 keeps the initial strokes)."),
-        click.option("--size", "size_px", type=click.IntRange(8, 4096), default=128, show_default=True,
-                     help="Fit resolution: the picture's longer side in pixels (every step renders the whole "
-                          "picture at this size, so time and memory grow with its square)."),
+        click.option("--size", "size_px", type=click.IntRange(8, 4096), default=None,
+                     help=f"Fit resolution: the picture's longer side in pixels (every step renders the whole "
+                          f"picture at this size, so time and memory grow with its square). Default: the size at "
+                          f"which the profile's (narrowest) pen is {PEN_PX:g} px wide on the paper the picture "
+                          f"covers, {MIN_SIZE_PX} to {MAX_SIZE_PX} px, smaller for a pen too fine to fit in time "
+                          f"(A4 and a 0.5 mm pen: 380 px; see `strokebot fit --help`)."),
         click.option("--paint", is_flag=True,
                      help="Free colour and opacity per stroke (an SVG for brush robots) instead of the profile's "
                           "pens; `draw` refuses it, as a plotter draws with its pens' inks."),
@@ -208,11 +221,21 @@ def fit(image: Path, out_dir: Path, profile_path: Path | None, **kwargs) -> None
     """Fit pen strokes to IMAGE by gradient descent through a differentiable renderer.
 
     Writes OUT/strokes.svg (paths in millimetres of the profile's drawing area, one layer per pen),
-    OUT/render.png (the optimiser's own render) and OUT/fit.json (time, loss, PSNR, SSIM).
+    OUT/render.png (the optimiser's own render) and OUT/fit.json (time, loss, PSNR, SSIM, and the
+    settings derived from the profile).
+
+    Without --size and --strokes they come from the profile and the picture: the size at which the pen
+    is one fit pixel wide on the paper the picture covers (so the fit sees lines as the pen draws them;
+    at most 400 px, and less for a pen so fine that the picture's ink, as a line one pen wide, would be
+    over 200,000 fit pixels long: the fit's time follows it), and as many strokes of about 6 mm as the
+    picture's ink needs (its mean darkness times that paper, over the pen's width times 6 mm; 100 to
+    8,000). A4 with a 0.5 mm pen and a square photo: 380 px, about 6,500 strokes. Either option, when
+    given, is used as it is.
 
     \b
     Example:
-      strokebot fit examples/astronaut.png -o out/ --strokes 1500 --iters 200
+      strokebot fit examples/astronaut.png -o out/
+      strokebot fit examples/astronaut.png -o out/ --strokes 1500 --iters 100 --size 128
     """
     profile = load_profile(profile_path)
     if kwargs["paint"]:
@@ -224,8 +247,8 @@ def fit(image: Path, out_dir: Path, profile_path: Path | None, **kwargs) -> None
     run = fitting.fit_image(image, profile, _fit_options_from(kwargs))
     _write_fit(run, out_dir)
     report = run.report()
-    click.echo(f"fitted {report['strokes']} {report['primitive']}s in {report['seconds']:.1f} s: "
-               f"PSNR {report['psnr']:.2f} dB, SSIM {report['ssim']:.3f} -> {out_dir}")
+    click.echo(f"fitted {report['strokes']} {report['primitive']}s at {max(report['size_px'])} px in "
+               f"{report['seconds']:.1f} s: PSNR {report['psnr']:.2f} dB, SSIM {report['ssim']:.3f} -> {out_dir}")
 
 
 @cli.command()
@@ -502,15 +525,24 @@ def draw(image: Path, out_dir: Path, port: str, baud: int, profile_path: Path | 
     """Fit IMAGE, plan the G-code and draw it on a plotter (by default the simulator).
 
     Writes strokes.svg, render.png, fit.json, drawing.gcode, sim.png (what the pen drew), preview.png
-    (target | optimiser render | simulated drawing) and report.json into OUT. The stream is recorded in
+    and report.json into OUT. The preview shows the target, the fitted strokes rendered where the pen is
+    at least 1.5 px wide (what the pen will draw), and the simulated drawing; its caption and
+    report.json's "likeness" judge the drawing against the picture on the paper, both at 2 px/mm and
+    blurred by 1 mm (hatching merged into tone): view_ssim (their SSIM) and edge_corr (the correlation of
+    their gradient magnitudes), which a line drawing reaches only by putting its ink and contours where
+    the picture has them. fidelity_ssim compares the middle panel with the drawing (does the plotter draw the fitted
+    strokes?), fit_fidelity_ssim the optimiser's own render at the fit size.
+
+    Fit size and stroke count are derived from the profile's pen and paper unless given (see
+    `strokebot fit --help`). The stream is recorded in
     OUT/drawing.gcode.journal as `send` records it: a stream to a plotter that stopped part way goes on
     with `strokebot send --resume OUT/drawing.gcode.journal --port PORT`. The output folder and the port
     are checked before the fit starts.
 
     \b
     Example:
-      strokebot draw examples/astronaut.png -o out/ --strokes 2000 --iters 300
-      strokebot draw photo.jpg -o out/ --port /dev/ttyUSB0
+      strokebot draw examples/astronaut.png -o out/
+      strokebot draw photo.jpg -o out/ --strokes 2000 --iters 100 --port /dev/ttyUSB0
     """
     profile = load_profile(profile_path)
     if kwargs["paint"]:  # the G-code carries no colour: a paint fit would be drawn in the pens' inks
@@ -535,27 +567,42 @@ def draw(image: Path, out_dir: Path, port: str, baud: int, profile_path: Path | 
     if drawn is None:  # a real plotter: show what it was asked to draw
         drawn = jobs.DrawnStrokes.of(pipeline.simulate_program(planned.lines, profile)[0])
     pens = pipeline.stroke_pens(drawn, planned.lines, profile) if len(profile.pens) > 1 else None
-    px_per_mm = pipeline.SIM_SUPERSAMPLE / run.mm_per_px
+    px_per_mm = fitting.drawing_px_per_mm(run)
     drawing = pipeline.render_drawing(drawn.strokes, profile, px_per_mm, planned.placement.page_rect_mm, pens)
-    fidelity = fitting.fidelity_ssim(run.result.render, drawing)
+    fidelity = fitting.fidelity_ssim(run.view, drawing)  # the preview's middle panel against its right one
+    fit_fidelity = fitting.fidelity_ssim(run.result.render, drawing)  # the optimiser's own render, at its size
+    likeness = fitting.drawing_likeness(image, drawing, run)
     fit_report = run.report()
-    caption = (f"{fit_report['strokes']} {fit_report['primitive']}s, {options.iters} iters, "
-               f"{fit_report['seconds']:.0f} s | PSNR {fit_report['psnr']:.1f} dB, "
-               f"SSIM {fit_report['ssim']:.2f} (blurred {fit_report['ssim_blur2']:.2f}) | "
-               f"plot {planned.stats.est_seconds / 60:.0f} min, {planned.stats.pen_lifts} lifts | "
-               f"render vs drawing SSIM {fidelity:.3f}")
+    caption = _preview_caption(fit_report, options.iters, likeness, planned.stats, fidelity, fit_fidelity)
     write_png_atomic(out_dir / "sim.png", drawing)
-    write_png_atomic(out_dir / "preview.png", fitting.preview_sheet(run.target, run.result.render, drawing, caption))
+    write_png_atomic(out_dir / "preview.png", fitting.preview_sheet(run.target, run.view, drawing, caption))
     write_json_atomic(out_dir / "report.json", {
         "fit": fit_report,
         "plan": planned.stats.to_dict(),
         "stream": {"port": port, **report.to_dict()},
         "fidelity_ssim": round(fidelity, 4),
+        "fit_fidelity_ssim": round(fit_fidelity, 4),
+        "likeness": likeness,
     })
     if not report.ok:
         jobs.raise_for_report(report, f"; {jobs.job_summary(planned.lines, journal, profile, port)}")
     click.echo(caption)
     click.echo(f"wrote {out_dir}/preview.png and the rest of the outputs")
+
+
+def _preview_caption(fit: dict, iters: int, likeness: dict, stats, fidelity: float, fit_fidelity: float) -> str:
+    """The preview's two caption lines: what was fitted and how long it plots; how alike the drawing is.
+
+    Likeness is the simulated drawing's, against the picture on the paper (see ``strokebot.likeness``), not
+    the optimiser's render's: a render with a pen narrower than its pixels is a grey photograph and scores
+    near 1 against anything blurred.
+    """
+    return (f"{fit['strokes']} {fit['primitive']}s at {max(fit['size_px'])} px (pen {fit['pen_width_px']:.2f} px), "
+            f"{iters} iters, fit {fit['seconds']:.0f} s | plot {stats.est_seconds / 60:.0f} min, "
+            f"{stats.pen_lifts} pen lifts\n"
+            f"drawing vs picture (2 px/mm, 1 mm blur): SSIM {likeness['view_ssim']:.2f}, "
+            f"edge correlation {likeness['edge_corr']:.2f} | strokes vs drawing SSIM {fidelity:.3f} "
+            f"(optimiser's render at {max(fit['size_px'])} px: {fit_fidelity:.3f})")
 
 
 @cli.command()

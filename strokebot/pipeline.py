@@ -24,8 +24,9 @@ from gcode import (
     timeline_stats,
 )
 from gcode.correct import arcs_allowed, correct_drawing
+from gcode.dialects import flavour_for
 from gcode.emit import MAX_LINE_CHARS, sanitize_comment
-from gcode.reader import strip_comment
+from gcode.reader import GcodeInterpreter, Pause, strip_comment
 from robot import GrblSimulator, SimSettings, render_strokes
 from robot.firmware.grbl_codes import alarm_meaning, error_meaning
 from strokebot.jobs import DrawnStrokes
@@ -102,11 +103,12 @@ def stroke_pens(drawn: DrawnStrokes, lines: Sequence[str], profile: MachineProfi
     changes (M0) belongs to the pen named after the k-th one. Unnamed sections use the first pen.
     """
     names = [sanitize_comment(pen.name, MAX_LINE_CHARS) for pen in profile.pens]
+    interpreter = GcodeInterpreter(flavour=flavour_for(profile))  # pauses as the board sees them (Marlin: "M0 text")
     section_pen: dict[int, int] = {}
     pauses = 0
     for line in lines:
         code, comment = strip_comment(line)
-        if code in ("M0", "M1"):
+        if any(isinstance(event, Pause) for event in interpreter.execute(line)):
             pauses += 1
         elif not code and comment.startswith("pen ") and comment[4:].strip() in names:
             section_pen[pauses] = names.index(comment[4:].strip())

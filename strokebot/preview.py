@@ -29,14 +29,16 @@ def to_array(image: Image.Image, size: tuple[int, int] | None = None, colour: bo
 
 
 def side_by_side(panels: Sequence[tuple[str, Image.Image]], caption: str) -> Image.Image:
-    """Panels scaled to one height, each titled, in a row above a one-line caption."""
+    """Panels scaled to one height, each titled, in a row above a caption (lines split at newlines)."""
     scaled = []
     for title, image in panels:
         w = max(1, round(image.width * PANEL_HEIGHT_PX / image.height))
         scaled.append((title, image.convert("RGB").resize((w, PANEL_HEIGHT_PX), Image.Resampling.LANCZOS)))
     gap = 12
     width = sum(img.width for _, img in scaled) + gap * (len(scaled) + 1)
-    sheet = Image.new("RGB", (width, PANEL_HEIGHT_PX + 2 * CAPTION_HEIGHT_PX), "white")
+    extra_lines = caption.count("\n")
+    sheet = Image.new("RGB", (width, PANEL_HEIGHT_PX + (2 + extra_lines // 2 + extra_lines % 2) * CAPTION_HEIGHT_PX),
+                      "white")
     draw = ImageDraw.Draw(sheet)
     font = _font(16)
     x = gap
@@ -45,7 +47,7 @@ def side_by_side(panels: Sequence[tuple[str, Image.Image]], caption: str) -> Ima
         sheet.paste(img, (x, CAPTION_HEIGHT_PX))
         draw.rectangle([x - 1, CAPTION_HEIGHT_PX - 1, x + img.width, CAPTION_HEIGHT_PX + img.height], outline="#999999")
         x += img.width + gap
-    draw.text((gap, CAPTION_HEIGHT_PX + PANEL_HEIGHT_PX + 12), caption, fill="black", font=font)
+    draw.multiline_text((gap, CAPTION_HEIGHT_PX + PANEL_HEIGHT_PX + 12), caption, fill="black", font=font, spacing=6)
     return sheet
 
 

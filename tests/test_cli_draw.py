@@ -190,3 +190,19 @@ def test_resume_is_suggested_only_for_a_journal_with_acknowledged_lines_on_a_rea
         f"go on with: strokebot send --resume {journal.path} --port /dev/ttyUSB0")
     assert job_summary(lines, journal, profile, "sim").endswith("the simulated plotter is gone with this run: "
                                                                 "nothing to resume on it")
+
+
+
+def test_each_drawn_stroke_gets_the_pen_of_its_layer_in_a_marlin_program_too():
+    """Marlin's pen change is "M0 change to pen red" (its text on the display), not GRBL's "M0 (comment)"."""
+    from pathlib import Path
+
+    from calibration import load_profile
+    from strokebot.jobs import DrawnStrokes
+    from strokebot.pipeline import stroke_pens
+
+    profile = load_profile(Path(__file__).resolve().parent.parent / "examples" / "profiles" / "a4_marlin_servo.toml")
+    program = ["; pen black", "G0 X1 Y1", "M280 P0 S20", "G1 X2 Y2 F3000", "M280 P0 S50",
+               "M0 change to pen red", "; pen red", "G0 X3 Y3", "M280 P0 S20", "G1 X4 Y4", "M280 P0 S50"]
+    drawn = DrawnStrokes(strokes=[[(1.0, 1.0), (2.0, 2.0)], [(3.0, 3.0), (4.0, 4.0)]], sections=[0, 1])
+    assert stroke_pens(drawn, program, profile) == [0, 1]
