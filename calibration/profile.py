@@ -286,6 +286,30 @@ def as_calibrated(profile: MachineProfile) -> MachineProfile:
     return dataclasses.replace(profile, pens=(dataclasses.replace(profile.pens[0], width_mm=width), *profile.pens[1:]))
 
 
+def tone_points(profile: MachineProfile) -> tuple[tuple[float, ...], tuple[float, ...]] | None:
+    """The measured tone as (coverage, darkness) points from 0 to 1, or None without a measured ``[calibration]`` tone.
+
+    A ladder patch's density is the labelled pen width over its hatch spacing; the ink really covers that
+    times the measured width over the labelled one (at most all of it), and solid ink is coverage 1.
+    """
+    calibration = profile.calibration
+    if calibration is None or calibration.tone is None:
+        return None
+    tone, label_mm = calibration.tone, profile.pens[0].width_mm
+    widening = (calibration.pen_width_mm or label_mm) / label_mm
+    points = {0.0: 0.0, 1.0: tone.solid_darkness}
+    for density, darkness in zip(tone.densities, tone.darkness):
+        coverage = density * widening
+        if 0.0 < coverage < 1.0:
+            points[coverage] = darkness
+    coverage = sorted(points)
+    darkness, darkest = [], 0.0
+    for c in coverage:  # never lighter with more ink: measurement noise flattened out
+        darkest = max(darkest, min(1.0, points[c]))
+        darkness.append(darkest)
+    return tuple(coverage), tuple(darkness)
+
+
 def as_simulated(profile: MachineProfile) -> MachineProfile:
     """The profile with its pens as the ``[sim]`` machine really draws them (width, ink darkness)."""
     sim = profile.sim

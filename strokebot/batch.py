@@ -172,13 +172,12 @@ def fit_and_plan(image: Path, profile: MachineProfile, options: FitOptions) -> I
     A bad picture or a plan that does not fit the machine is a result (the batch goes on); a bug is raised.
     """
     from strokebot import fitting, pipeline  # torch: imported where the fit runs
-    from strokebot.cli import _write_fit
 
     try:
         run = fitting.fit_image(image, profile, options)
         with tempfile.TemporaryDirectory(prefix="strokebot-batch-") as tmp:
             folder = Path(tmp)
-            _write_fit(run, folder)
+            fitting.write_fit(run, folder)
             planned = pipeline.plan_svg(folder / "strokes.svg", profile)
             write_text_atomic(folder / "drawing.gcode", "\n".join(planned.lines) + "\n")  # as `strokebot plan` does
             write_json_atomic(folder / "plan.json", planned.stats.to_dict())

@@ -57,12 +57,11 @@ from strokebot.files import (
     write_png_atomic,
     write_text_atomic,
 )
-from strokebot.preview import to_image
 from strokeopt.names import DEFAULT_VGG_LAYERS
 from strokeopt.strokes import PRIMITIVES
 
 if TYPE_CHECKING:  # the fit half imports torch: only `fit` and `draw` load it, when they run
-    from strokebot.fitting import FitOptions, FitRun
+    from strokebot.fitting import FitOptions
 
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130  # Ctrl-C
@@ -184,12 +183,6 @@ def _fit_options_from(kwargs: dict) -> FitOptions:
     )
 
 
-def _write_fit(run: FitRun, out_dir: Path) -> None:
-    write_text_atomic(out_dir / "strokes.svg", run.svg)
-    write_png_atomic(out_dir / "render.png", to_image(run.result.render))
-    write_json_atomic(out_dir / "fit.json", run.report())
-
-
 def _pens_phrase(profile: MachineProfile) -> str:
     """The profile's pens in a few words: "1 pen (black)", "3 pens (black, red, blue)"."""
     names = ", ".join(pen.name for pen in profile.pens)
@@ -245,8 +238,7 @@ def fit(image: Path, out_dir: Path, profile_path: Path | None, **kwargs) -> None
     from strokebot import fitting  # torch, 2 s: loaded only when a fit runs
 
     run = fitting.fit_image(image, profile, _fit_options_from(kwargs))
-    _write_fit(run, out_dir)
-    report = run.report()
+    report = fitting.write_fit(run, out_dir)
     click.echo(f"fitted {report['strokes']} {report['primitive']}s at {max(report['size_px'])} px in "
                f"{report['seconds']:.1f} s: PSNR {report['psnr']:.2f} dB, SSIM {report['ssim']:.3f} -> {out_dir}")
 
@@ -555,7 +547,7 @@ def draw(image: Path, out_dir: Path, port: str, baud: int, profile_path: Path | 
 
     options = _fit_options_from(kwargs)
     run = fitting.fit_image(image, profile, options)
-    _write_fit(run, out_dir)
+    fit_report = fitting.write_fit(run, out_dir)
     planned = pipeline.plan_svg(out_dir / "strokes.svg", profile)
     gcode_file = out_dir / "drawing.gcode"
     write_text_atomic(gcode_file, "\n".join(planned.lines) + "\n")
@@ -572,7 +564,6 @@ def draw(image: Path, out_dir: Path, port: str, baud: int, profile_path: Path | 
     fidelity = fitting.fidelity_ssim(run.view, drawing)  # the preview's middle panel against its right one
     fit_fidelity = fitting.fidelity_ssim(run.result.render, drawing)  # the optimiser's own render, at its size
     likeness = fitting.drawing_likeness(image, drawing, run)
-    fit_report = run.report()
     caption = _preview_caption(fit_report, options.iters, likeness, planned.stats, fidelity, fit_fidelity)
     write_png_atomic(out_dir / "sim.png", drawing)
     write_png_atomic(out_dir / "preview.png", fitting.preview_sheet(run.target, run.view, drawing, caption))

@@ -16,17 +16,19 @@ import numpy as np
 import torch
 from PIL import Image
 
-from calibration import MachineProfile, as_calibrated
+from calibration import MachineProfile, as_calibrated, tone_points
+from strokebot.files import write_json_atomic, write_png_atomic, write_text_atomic
 from strokebot.defaults import DEFAULT_ITERS, FitDefaults, derive_defaults, picture_ink
 from strokebot.likeness import likeness, view_size
 from strokebot.pipeline import SIM_SUPERSAMPLE
 from strokebot.preview import side_by_side, to_array, to_image
 from strokeopt.export import strokes_to_svg
 from strokeopt.image import load_grayscale, load_rgb
-from strokeopt.metrics import gaussian_blur, psnr, ssim
+from strokeopt.metrics import blur_array, psnr, ssim
 from strokeopt.names import DEFAULT_VGG_LAYERS
 from strokeopt.colour import hex_to_rgb
 from strokeopt.optimise import FitConfig, FitResult, fit_strokes, pick_device
+from strokeopt.tone import ToneCurve
 from strokeopt.primitives import polyline
 from strokeopt.render import SoftRasteriser, StrokeRenderer, render_ink
 from strokeopt.strokes import StrokeSet
@@ -99,11 +101,20 @@ class FitRun:
         }
 
 
+def write_fit(run: FitRun, out_dir: Path) -> dict:
+    """Write strokes.svg, render.png (the optimiser's render) and fit.json into ``out_dir``; returns fit.json's data."""
+    report = run.report()
+    write_text_atomic(out_dir / "strokes.svg", run.svg)
+    write_png_atomic(out_dir / "render.png", to_image(run.result.render))
+    write_json_atomic(out_dir / "fit.json", report)
+    return report
+
+
 def image_scores(image: np.ndarray, target: np.ndarray) -> dict[str, float]:
     """PSNR and SSIM against the target, plain and at viewing distance (both blurred, sigma 2 px)."""
 
     def blur(a: np.ndarray) -> np.ndarray:
-        return gaussian_blur(torch.as_tensor(a, dtype=torch.float64), VIEWING_BLUR_SIGMA_PX).numpy()
+        return blur_array(a, VIEWING_BLUR_SIGMA_PX)
 
     return {
         "psnr": round(psnr(image, target), 3),
@@ -136,6 +147,7 @@ def colour_mode(profile: MachineProfile, paint: bool) -> str:
 
 def fit_image(image_path: str | Path, profile: MachineProfile, options: FitOptions) -> FitRun:
     """Fit strokes to the picture at the widths (and, with several pens, the inks) of the profile's pens."""
+    tone = tone_points(profile)  # (from the labelled pen's densities: before the measured width replaces it)
     profile = as_calibrated(profile)  # the first pen as wide as `calibrate apply` measured it
     colour = colour_mode(profile, options.paint)
     defaults = derive_defaults(profile, *picture_ink(image_path, colour=colour != "black"))
@@ -149,6 +161,7 @@ def fit_image(image_path: str | Path, profile: MachineProfile, options: FitOptio
     pens = profile.pens if colour == "pens" else ()
     config = FitConfig(
         colour=colour,
+        tone=ToneCurve(*tone) if tone is not None and colour != "paint" else None,
         pen_colors=tuple(pen.color for pen in pens),
         pen_widths_px=tuple(options.stroke_width_px or pen.width_mm / mm_per_px for pen in pens),
         strokes=options.strokes,
@@ -193,6 +206,8 @@ def view_render(result: FitResult, config: FitConfig) -> np.ndarray:
     with torch.no_grad():
         image, _ = render_ink(raster, polyline(strokes.primitive, control),
                               torch.as_tensor(widths * scale, dtype=torch.float32), 1.0, absorb)
+        if config.tone is not None:
+            image = config.tone.apply(image)
     return image.numpy()
 
 

@@ -21,6 +21,7 @@ from strokeopt.primitives import initial_control_points, polyline
 from strokeopt.progress import progress_bar
 from strokeopt.render import SoftRasteriser, StrokeRenderer, composite_over, draw_strokes, render_ink
 from strokeopt.strokes import PRIMITIVES, StrokeSet
+from strokeopt.tone import ToneCurve
 
 DEVICES = ("auto", "cpu", "cuda")
 COMPOSITING = ("ink", "over")
@@ -53,6 +54,7 @@ class FitConfig:
     assign_until: float = 0.6  # fraction of the iterations after which each stroke's pen is fixed
     width_range_px: tuple[float, float] | None = None  # learn each stroke's width within these bounds
     compositing: str = "ink"  # ink: order-independent (pens); over: later strokes cover earlier (opaque paint)
+    tone: ToneCurve | None = None  # how dark the pen's ink looks on the paper (measured); None: ideal black ink
     seed: int = 0
     device: str = "auto"
     progress: bool = True
@@ -85,6 +87,8 @@ class FitConfig:
             raise ValueError(f"compositing must be one of {', '.join(COMPOSITING)}, got {self.compositing!r}")
         if self.compositing == "over" and self.colour != "paint":
             raise ValueError("'over' compositing is for paint (--paint): pen ink is order-independent")
+        if self.tone is not None and self.colour == "paint":
+            raise ValueError("a tone curve is a pen's: paint has a free colour and opacity per stroke")
 
     @property
     def channels(self) -> int:
@@ -191,6 +195,8 @@ def _fit(target: np.ndarray, config: FitConfig, renderer: StrokeRenderer | None)
             image, ink = _paint_over(raster, config.primitive, control, widths, filter_px, ink_model)
         else:
             image, ink = draw_strokes(raster, config.primitive, control, widths, filter_px, absorb)
+        if config.tone is not None:
+            image = config.tone.apply(image)
         loss = image_loss(image)
         optimiser.zero_grad()
         loss.backward()
@@ -228,6 +234,8 @@ def _fit(target: np.ndarray, config: FitConfig, renderer: StrokeRenderer | None)
             final, _ = _paint_over(raster, config.primitive, control, widths, 1.0, ink_model)
         else:
             final, _ = draw_strokes(raster, config.primitive, control, widths, 1.0, absorb)
+        if config.tone is not None:
+            final = config.tone.apply(final)
     return FitResult(
         strokes=strokes,
         render=final.cpu().numpy().astype(np.float32),

@@ -10,7 +10,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -70,11 +69,8 @@ def test_kernels_are_cached_and_a_fresh_process_compiles_nothing():
     missing = [str(index_path(kernel)) for kernel in KERNELS if not index_path(kernel).exists()]
     assert not missing, f"no numba cache index for: {missing}"
 
-    t0 = time.perf_counter()
     second = warm_in_fresh_process()
-    seconds = time.perf_counter() - t0
     compiled = {name: misses for name, (_hits, misses) in second.items() if misses}
     assert not compiled, f"a fresh process compiled again (cache misses): {compiled}"
     not_loaded = [name for name, (hits, _misses) in second.items() if not hits]
     assert not not_loaded, f"not loaded from the cache: {not_loaded}"
-    assert seconds < 60, f"the warm fits took {seconds:.0f} s"

@@ -1,4 +1,4 @@
-"""Hostile input files: each is refused with one clear line and exit 2, fast, writing nothing.
+"""Hostile input files: each is refused with one clear line and exit 2, writing nothing.
 
 Every case is made here in tmp_path and run through the real `strokebot` command: images through `fit`,
 SVGs through `plan`, G-code through `simulate` and `send`, journals through `send --resume`.
@@ -10,7 +10,6 @@ import hashlib
 import io
 import json
 import struct
-import time
 import zlib
 from pathlib import Path
 
@@ -23,22 +22,18 @@ from strokeopt.image import load_grayscale, load_rgb
 
 SVG_HEAD = '<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink" width="10mm" height="10mm">'
 OLD = b"an older output, to be left as it is\n"
-FAST_S = 15.0  # the command, its start-up included, on a shared machine
 
 
-def assert_refused(result, seconds: float, message: str) -> None:
+def assert_refused(result, message: str) -> None:
     assert "Traceback" not in result.stderr + result.stdout
     lines = result.stderr.splitlines()
     assert result.returncode == 2, result.stderr
     assert len(lines) == 1 and lines[0].startswith("strokebot: error:"), result.stderr
     assert message in lines[0], lines[0]
-    assert seconds < FAST_S
 
 
-def timed(run_cli, *args):
-    start = time.monotonic()
-    result = run_cli(*args, timeout=60)
-    return result, time.monotonic() - start
+def run_limited(run_cli, *args):
+    return run_cli(*args, timeout=60)  # a hang fails the case instead of stalling the suite
 
 
 # ------------------------------------------------------------------------------------------------ images
@@ -98,8 +93,8 @@ def test_a_hostile_image_is_refused_in_one_line(run_cli, tmp_path, name):
     out = tmp_path / "out"
     out.mkdir()
     (out / "strokes.svg").write_bytes(OLD)
-    result, seconds = timed(run_cli, "fit", image, "-o", out, "--iters", "0", "--strokes", "1", "--quiet")
-    assert_refused(result, seconds, message)
+    result = run_limited(run_cli, "fit", image, "-o", out, "--iters", "0", "--strokes", "1", "--quiet")
+    assert_refused(result, message)
     assert sorted(p.name for p in out.iterdir()) == ["strokes.svg"]
     assert (out / "strokes.svg").read_bytes() == OLD
 
@@ -223,8 +218,8 @@ def test_a_hostile_svg_is_refused_in_one_line(run_cli, tmp_path, name):
     svg.write_bytes(content.encode() if isinstance(content, str) else content)
     out = tmp_path / "out.gcode"
     out.write_bytes(OLD)
-    result, seconds = timed(run_cli, "plan", svg, "-o", out)
-    assert_refused(result, seconds, message)
+    result = run_limited(run_cli, "plan", svg, "-o", out)
+    assert_refused(result, message)
     assert out.read_bytes() == OLD
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.svg", "out.gcode"]
 
@@ -258,8 +253,8 @@ def test_a_hostile_gcode_file_is_refused_by_simulate(run_cli, tmp_path, name):
     program.write_bytes(data)
     out = tmp_path / "out.png"
     out.write_bytes(OLD)
-    result, seconds = timed(run_cli, "simulate", program, "-o", out)
-    assert_refused(result, seconds, message)
+    result = run_limited(run_cli, "simulate", program, "-o", out)
+    assert_refused(result, message)
     assert out.read_bytes() == OLD
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.gcode", "out.png"]
 
@@ -269,8 +264,8 @@ def test_a_hostile_gcode_file_is_refused_by_send_before_any_journal(run_cli, tmp
     data, message = GCODES[name]
     program = tmp_path / "in.gcode"
     program.write_bytes(data)
-    result, seconds = timed(run_cli, "send", program, "--port", "sim", "--quiet")
-    assert_refused(result, seconds, message)
+    result = run_limited(run_cli, "send", program, "--port", "sim", "--quiet")
+    assert_refused(result, message)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.gcode"]
 
 
@@ -326,8 +321,8 @@ def test_a_hostile_journal_is_refused_at_resume(run_cli, tmp_path, name):
     journal = tmp_path / "in.gcode.journal"
     journal.write_text(make(program))
     before = journal.read_bytes()
-    result, seconds = timed(run_cli, "send", "--resume", journal, "--port", "sim", "--quiet")
-    assert_refused(result, seconds, message)
+    result = run_limited(run_cli, "send", "--resume", journal, "--port", "sim", "--quiet")
+    assert_refused(result, message)
     assert journal.read_bytes() == before
     assert str(journal) in result.stderr
 
@@ -336,6 +331,6 @@ def test_a_hostile_journal_is_refused_at_resume(run_cli, tmp_path, name):
 def test_a_binary_journal_is_refused_at_resume(run_cli, tmp_path, data):
     journal = tmp_path / "j.journal"
     journal.write_bytes(data)
-    result, seconds = timed(run_cli, "send", "--resume", journal, "--port", "sim", "--quiet")
-    assert_refused(result, seconds, str(journal))
+    result = run_limited(run_cli, "send", "--resume", journal, "--port", "sim", "--quiet")
+    assert_refused(result, str(journal))
     assert journal.read_bytes() == data
