@@ -117,7 +117,7 @@ def pick_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def render_strokes(strokes: StrokeSet, width_px: float | np.ndarray, filter_px: float = 1.0) -> np.ndarray:
+def render_stroke_set(strokes: StrokeSet, width_px: float | np.ndarray, filter_px: float = 1.0) -> np.ndarray:
     """Grayscale image (H, W) of a stroke set in black ink at its own canvas size (white paper = 1).
 
     ``width_px`` is one width or one per stroke.

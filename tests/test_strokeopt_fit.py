@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from strokeopt.metrics import psnr, ssim
-from strokeopt.optimise import FitConfig, fit_strokes, render_strokes
+from strokeopt.optimise import FitConfig, fit_strokes, render_stroke_set
 
 
 def dark_disc(size=32):
@@ -47,7 +47,7 @@ def test_same_seed_same_strokes_bit_for_bit():
 
 def test_the_returned_render_is_the_render_of_the_returned_strokes():
     result = fit_strokes(dark_disc(), FitConfig(strokes=30, iters=10, stroke_width_px=0.7, progress=False))
-    assert np.allclose(result.render, render_strokes(result.strokes, 0.7), atol=1e-6)
+    assert np.allclose(result.render, render_stroke_set(result.strokes, 0.7), atol=1e-6)
 
 
 @pytest.mark.parametrize("bad", [dict(strokes=0), dict(iters=-1), dict(stroke_width_px=float("nan")),
@@ -144,7 +144,7 @@ def test_the_torch_renderer_path_used_on_gpus_fits_as_well_as_the_compiled_one()
     portable = fit_strokes(target, config, renderer=SoftRasteriser(32, 32, backend="torch"))
     assert portable.losses[-1] < 0.5 * portable.losses[0]
     assert abs(portable.losses[-1] - compiled.losses[-1]) < 0.25 * compiled.losses[-1]
-    assert np.allclose(portable.render, render_strokes(portable.strokes, 1.0), atol=1e-4)
+    assert np.allclose(portable.render, render_stroke_set(portable.strokes, 1.0), atol=1e-4)
 
 
 def test_a_fit_does_not_load_torch_dynamo():
