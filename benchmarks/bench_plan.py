@@ -209,7 +209,7 @@ def main() -> None:
         print("| SVG | command | wall seconds (each run) | pen-up travel mm |")
         print("|---|---|---|---:|")
         for row in rows:
-            runs = " / ".join(f"{s:.1f}" for s in row["seconds"])
+            runs = " / ".join(f"{s:.2f}" for s in row["seconds"])
             print(f"| {row['svg']} | {row['method']} | {runs} | {row['travel_mm']:.0f} |")
         if args.json:
             args.json.write_text(json.dumps({"seed": args.seed, "rows": rows}, indent=2))
