@@ -65,7 +65,7 @@ def _kicks_for(n: int) -> int:
     """Iterated-local-search kicks for N paths: ten per path up to MIN_KICKS, then one per KICKS_PER_PATH_INV.
 
     The first kicks gain the most (on the demo's 5,000 lines the first 1,000 take off 4 % of the travel, the
-    next 40,000 another 5 %), and a kick costs about the same at any N (tens of microseconds): so the
+    next 49,000 another 5 %), and a kick costs about the same at any N (tens of microseconds): so the
     ordering stays a small, bounded share of a whole plan, whose SVG reading costs more per path.
     """
     return max(min(10 * n, MIN_KICKS), n // KICKS_PER_PATH_INV)
@@ -101,7 +101,7 @@ def _nearest(x: np.ndarray, y: np.ndarray, k: int) -> np.ndarray:
 
 @numba.njit(cache=True)
 def _solve(x, y, nearest, k, kicks, seed):
-    """Candidate lists, greedy tour, local search and kicks in one compiled call (one cache load at start-up)."""
+    """Candidate lists, greedy tour, local search and kicks in one compiled call; the tour and path positions."""
     nb = _fill_neighbours(nearest, k, x.shape[0] - 1)
     tour = _greedy(x, y, nb)
     m = tour.shape[0]

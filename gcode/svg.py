@@ -36,7 +36,8 @@ _GROUP_TAGS = (f"{{{_SVG_NS}}}g", f"{{{_SVG_NS}}}svg")  # what vpype treats as a
 _NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
 _STRAIGHT_PATH = re.compile(rf"(?:[\s,]*(?:[MmLlHhVvZz]|{_NUMBER}))*[\s,]*")  # lines and closes only
 _STRAIGHT_TOKEN = re.compile(rf"[MmLlHhVvZz]|{_NUMBER}")
-_ONE_SEGMENT = re.compile(rf"\s*M\s*({_NUMBER})[\s,]+({_NUMBER})\s*L\s*({_NUMBER})[\s,]+({_NUMBER})\s*")  # "M x,y L x,y"
+# "M x,y L x,y", one straight segment: how `fit` writes a line
+_ONE_SEGMENT = re.compile(rf"\s*M\s*({_NUMBER})[\s,]+({_NUMBER})\s*L\s*({_NUMBER})[\s,]+({_NUMBER})\s*")
 _COMMANDS = frozenset("MmLlHhVvZz")
 _CLOSES = frozenset("Zz")
 _SURELY_MOVES = 1e-6  # user units: a segment this long (svgelements calls points within 1e-12 equal) is no dot
@@ -175,6 +176,8 @@ def _surely_no_dot(data: str) -> bool:
             if numbers or (token in "Mm" and draws and not moves):
                 return False  # numbers left over for the previous command, or maybe a dot
             if token in "Zz":
+                if command in _CLOSES:
+                    return False  # a close straight after a close: svgelements makes it a subpath of its own
                 moves = moves or abs(x - start_x) > _SURELY_MOVES or abs(y - start_y) > _SURELY_MOVES
                 draws, x, y = True, start_x, start_y
             elif token in "Mm":

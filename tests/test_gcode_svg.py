@@ -205,6 +205,7 @@ def test_the_quick_reading_passes_ordinary_lines_and_leaves_the_rest_to_svgeleme
     assert not _surely_no_dot("M 1,2 L 1,2")  # a dot
     assert _surely_no_dot("M 1,2 L 1,2.5")  # one segment, as `fit` writes lines
     assert not _surely_no_dot("M 1,2 L 3,4 M 5,6 z")  # a dot after a line
+    assert not _surely_no_dot("M 3 4 H 0 Z Z")  # the second close is a dot of its own
     assert not _surely_no_dot("M 1,2 C 3,4 5,6 7,8")  # a curve: not read here
 
 
