@@ -18,6 +18,7 @@ travel is summed from the machine origin through its lines in order and back, as
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import subprocess
@@ -209,7 +210,7 @@ def main() -> None:
         print("| SVG | command | wall seconds (each run) | pen-up travel mm |")
         print("|---|---|---|---:|")
         for row in rows:
-            runs = " / ".join(f"{s:.1f}" for s in row["seconds"])
+            runs = " / ".join(f"{s:.2f}" for s in row["seconds"])
             print(f"| {row['svg']} | {row['method']} | {runs} | {row['travel_mm']:.0f} |")
         if args.json:
             args.json.write_text(json.dumps({"seed": args.seed, "rows": rows}, indent=2))
@@ -230,6 +231,9 @@ def ordering_alone(args: argparse.Namespace) -> None:
     print(f"first calls in this process (numba cache loaded or compiled): {first_call:.2f} s; "
           "the timings below are warm\n")
 
+    have_lkh = importlib.util.find_spec("elkai") is not None
+    if not have_lkh:
+        print("elkai is not installed (`pip install elkai==2.0.1`): no LKH-3 reference, ratios to vpype linesort\n")
     rows = []
     for n in args.sizes:
         starts, ends = random_lines(n, args.seed)
@@ -237,7 +241,7 @@ def ordering_alone(args: argparse.Namespace) -> None:
                    "vpype linesort": run_vpype(starts, ends, two_opt=False)}
         if n <= args.two_opt_max:
             results["vpype linesort --two-opt"] = run_vpype(starts, ends, two_opt=True)
-        if n <= args.lkh_max:
+        if n <= args.lkh_max and have_lkh:
             results["LKH-3 (elkai)"] = run_lkh(starts, ends, args.lkh_runs)
         reference = results.get("LKH-3 (elkai)", results["vpype linesort"])[0]
         for method, (travel, seconds) in results.items():

@@ -36,6 +36,8 @@ _GROUP_TAGS = (f"{{{_SVG_NS}}}g", f"{{{_SVG_NS}}}svg")  # what vpype treats as a
 _NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
 _STRAIGHT_PATH = re.compile(rf"(?:[\s,]*(?:[MmLlHhVvZz]|{_NUMBER}))*[\s,]*")  # lines and closes only
 _STRAIGHT_TOKEN = re.compile(rf"[MmLlHhVvZz]|{_NUMBER}")
+# "M x,y L x,y", one straight segment: how `fit` writes a line
+_ONE_SEGMENT = re.compile(rf"\s*M\s*({_NUMBER})[\s,]+({_NUMBER})\s*L\s*({_NUMBER})[\s,]+({_NUMBER})\s*")
 _COMMANDS = frozenset("MmLlHhVvZz")
 _CLOSES = frozenset("Zz")
 _SURELY_MOVES = 1e-6  # user units: a segment this long (svgelements calls points within 1e-12 equal) is no dot
@@ -160,6 +162,10 @@ def _surely_no_dot(data: str) -> bool:
     A quick reading for the common case (the full parse takes most of the time of reading a large file);
     anything it is unsure of (curves, a number it cannot place, a segment near zero length) says False.
     """
+    one = _ONE_SEGMENT.fullmatch(data)  # what `fit` writes for a line: read at once
+    if one is not None:
+        x0, y0, x1, y1 = map(float, one.groups())
+        return abs(x1 - x0) > _SURELY_MOVES or abs(y1 - y0) > _SURELY_MOVES
     if _STRAIGHT_PATH.fullmatch(data) is None:
         return False
     x = y = start_x = start_y = 0.0
@@ -170,6 +176,8 @@ def _surely_no_dot(data: str) -> bool:
             if numbers or (token in "Mm" and draws and not moves):
                 return False  # numbers left over for the previous command, or maybe a dot
             if token in "Zz":
+                if command in _CLOSES:
+                    return False  # a close straight after a close: svgelements makes it a subpath of its own
                 moves = moves or abs(x - start_x) > _SURELY_MOVES or abs(y - start_y) > _SURELY_MOVES
                 draws, x, y = True, start_x, start_y
             elif token in "Mm":

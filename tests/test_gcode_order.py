@@ -117,6 +117,13 @@ def test_same_input_and_seed_give_the_same_result_bit_for_bit():
     assert np.array_equal(first[0], again[0]) and np.array_equal(first[1], again[1])
 
 
+def test_more_paths_never_get_fewer_kicks_and_the_kicks_pay_for_themselves_on_a_thousand_lines():
+    assert all(order._kicks_for(n) <= order._kicks_for(n + 1) <= 10 * (n + 1) for n in range(1, 20_000, 7))
+    starts, ends = random_lines(1000, seed=0)
+    without = travel_mm(starts, ends, *order._heuristic(starts, ends, 0j, 0, 0))
+    assert travel_mm(starts, ends, *order_paths(starts, ends)) < 0.98 * without
+
+
 def test_no_paths_and_one_path():
     empty = np.array([], dtype=np.complex128)
     ordering, reversed_ = order_paths(empty, empty)

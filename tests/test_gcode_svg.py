@@ -186,10 +186,26 @@ def test_the_quick_reading_of_path_data_never_misses_a_dot_that_svgelements_find
         assert not any(dots)
 
 
+COORDINATES = st.sampled_from(["0", "1", "-1", "0.5", "1e-13", "1.0000001", "2.5e1", ".5"])
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(COORDINATES, min_size=4, max_size=4), st.sampled_from([",", " ", " , "]), st.sampled_from([" ", ""]))
+def test_the_quick_reading_of_one_line_segment_agrees_with_svgelements(numbers, comma, space):
+    x0, y0, x1, y1 = numbers
+    data = f"M{space}{x0}{comma}{y0}{space}L{space}{x1}{comma}{y1}"
+    dot = _is_dot(next(iter(svgelements.Path(data).as_subpaths())))
+    if _surely_no_dot(data):
+        assert not dot
+    assert _surely_no_dot(data) or dot or abs(float(x1) - float(x0)) + abs(float(y1) - float(y0)) < 1e-5
+
+
 def test_the_quick_reading_passes_ordinary_lines_and_leaves_the_rest_to_svgelements():
     assert _surely_no_dot("M 1,2 L 3,4 M 5 6 l 1 0 h 2 v -3 Z")
     assert not _surely_no_dot("M 1,2 L 1,2")  # a dot
+    assert _surely_no_dot("M 1,2 L 1,2.5")  # one segment, as `fit` writes lines
     assert not _surely_no_dot("M 1,2 L 3,4 M 5,6 z")  # a dot after a line
+    assert not _surely_no_dot("M 3 4 H 0 Z Z")  # the second close is a dot of its own
     assert not _surely_no_dot("M 1,2 C 3,4 5,6 7,8")  # a curve: not read here
 
 
