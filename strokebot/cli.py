@@ -62,11 +62,6 @@ from strokebot.files import (
 from strokeopt.names import DEFAULT_VGG_LAYERS
 from strokeopt.strokes import PRIMITIVES
 
-# What the imports built (modules, numba's and vpype's tables) lives until exit, so the collector need not walk
-# it on every pass; at exit, freezing what the command built spares the interpreter one more walk over all
-# of it (0.1-0.2 s of `strokebot plan` on a few thousand lines, most of it numba's type registries).
-gc.freeze()
-atexit.register(gc.freeze)
 
 if TYPE_CHECKING:  # the fit half imports torch: only `fit` and `draw` load it, when they run
     from strokebot.fitting import FitOptions
@@ -645,6 +640,11 @@ cli.add_command(batch)
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the CLI, turning every user-caused failure into one line and exit status 2."""
+    # What the imports built (modules, numba's and vpype's tables) lives until exit, so the collector need not
+    # walk it on every pass; at exit, freezing what the command built spares the interpreter one more walk over
+    # all of it (0.1-0.2 s of `strokebot plan` on a few thousand lines, most of it numba's type registries).
+    gc.freeze()
+    atexit.register(gc.freeze)
     warnings.simplefilter("error", Image.DecompressionBombWarning)  # strokeopt.image refuses it in one line
     with stop_on_signals():  # SIGTERM, SIGHUP: a KeyboardInterrupt, which click turns into Abort
         try:

@@ -1,4 +1,4 @@
-"""Fill numba's on-disk caches, so the first `strokebot fit` a user runs compiles nothing.
+"""Fill numba's on-disk caches, so the first `strokebot fit` or `strokebot plan` a user runs compiles nothing.
 
     .venv/bin/python -m strokebot.warm
 
@@ -6,7 +6,8 @@ The CPU kernels (``strokeopt.raster_cpu``, ``strokeopt.painters.guided``) are co
 numba keeps the machine code in the ``__pycache__`` beside each module, keyed by the source file and the CPU.
 This runs one tiny fit (a generated 32-px image, in a temporary directory) per configuration that reaches a
 different kernel or argument type, the same command a user runs, so every kernel a fit can call is compiled
-once and stored. `make` runs it after installing; it writes nothing outside the caches and the temporary
+once and stored; then plans of their SVGs reach the planner's kernels (``gcode.order``: the ordering of
+many lines and the exact one of a few; ``gcode.arcs`` with ``--arcs``). `make` runs it after installing; it writes nothing outside the caches and the temporary
 directory.
 """
 
@@ -36,8 +37,17 @@ CONFIGURATIONS: tuple[tuple[str, ...], ...] = (
 )
 
 
+# (fit index, extra `strokebot plan` arguments): 16 lines ordered by the heuristic, cubics fitted with arcs
+PLANS: tuple[tuple[int, tuple[str, ...]], ...] = (
+    (PRIMITIVES.index("line"), ()),
+    (PRIMITIVES.index("cubic"), ("--arcs",)),
+)
+FEW_LINES_SVG = ('<svg xmlns="http://www.w3.org/2000/svg" width="20mm" height="20mm" viewBox="0 0 20 20">'
+                 '<path d="M 1,1 L 5,5"/><path d="M 9,2 L 12,8"/><path d="M 15,15 L 18,3"/></svg>')  # exact order
+
+
 class WarmUpError(RuntimeError):
-    """A warm-up fit did not finish."""
+    """A warm-up command did not finish."""
 
 
 def warm_image(path: Path) -> None:
@@ -62,13 +72,19 @@ def warm() -> float:
     with tempfile.TemporaryDirectory(prefix="strokebot-warm-") as tmp:
         image = Path(tmp) / "warm.png"
         warm_image(image)
-        for index, extra in enumerate(CONFIGURATIONS):
-            arguments = fit_arguments(image, Path(tmp) / f"fit{index}", extra)
-            said = io.StringIO()  # each fit's summary and notices: shown only when it fails
+        commands = [fit_arguments(image, Path(tmp) / f"fit{index}", extra)
+                    for index, extra in enumerate(CONFIGURATIONS)]
+        commands += [["plan", str(Path(tmp) / f"fit{index}" / "strokes.svg"), "-o", str(Path(tmp) / f"plan{index}.gcode"),
+                      *extra] for index, extra in PLANS]
+        few = Path(tmp) / "few.svg"
+        few.write_text(FEW_LINES_SVG)
+        commands.append(["plan", str(few), "-o", str(Path(tmp) / "few.gcode")])
+        for arguments in commands:
+            said = io.StringIO()  # each command's summary and notices: shown only when it fails
             with contextlib.redirect_stdout(said), contextlib.redirect_stderr(said):
                 code = cli.main(args=arguments, prog_name="strokebot", standalone_mode=False)
             if code:
-                raise WarmUpError(f"warm-up fit failed with status {code}: strokebot {' '.join(arguments)}\n"
+                raise WarmUpError(f"warm-up command failed with status {code}: strokebot {' '.join(arguments)}\n"
                                   f"{said.getvalue()}")
     return time.perf_counter() - t0
 

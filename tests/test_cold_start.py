@@ -1,4 +1,5 @@
-"""Cold start: the numba kernels land in their on-disk caches, and a fresh process loads them, compiling nothing.
+"""Cold start: the numba kernels of a fit and a plan land in their on-disk caches, and a fresh process loads them,
+compiling nothing.
 
 `make` runs ``python -m strokebot.warm`` after installing; these run the same module in fresh processes. After
 an install (or any earlier run of this test) the first run is warm too, so the test stays cheap.
@@ -16,10 +17,11 @@ import pytest
 
 numba = pytest.importorskip("numba")
 
+from gcode import arcs, order  # noqa: E402
 from strokeopt import raster_cpu  # noqa: E402
 from strokeopt.painters import guided  # noqa: E402
 
-# the kernels a CPU fit calls (the small helpers are inlined into these and have no cache of their own)
+# the kernels a CPU fit and a plan call from Python (what they call is compiled with them)
 KERNELS = (
     raster_cpu._tiles_kernel,
     raster_cpu._coverage_kernel,
@@ -28,6 +30,9 @@ KERNELS = (
     raster_cpu._ink_backward_kernel,
     guided._forward_kernel,
     guided._backward_kernel,
+    order._solve,
+    order._exact,
+    arcs._fit,
 )
 
 
@@ -42,17 +47,13 @@ def index_path(kernel) -> Path:
 
 # in a fresh process: the warm-up fits, then each kernel's cache hits and misses (numba's per-dispatcher stats)
 PROBE = """
-import json
+import importlib, json
 from strokebot import warm
-from strokeopt import raster_cpu
-from strokeopt.painters import guided
 warm.warm()
-kernels = {f"{module.__name__}.{name}": getattr(module, name)
-           for module, names in ((raster_cpu, %r), (guided, %r)) for name in names}
+kernels = {f"{module}.{name}": getattr(importlib.import_module(module), name) for module, name in %r}
 print(json.dumps({name: [sum(kernel.stats.cache_hits.values()), sum(kernel.stats.cache_misses.values())]
                   for name, kernel in kernels.items()}))
-""" % (tuple(k.__name__ for k in KERNELS if k.py_func.__module__ == raster_cpu.__name__),
-       tuple(k.__name__ for k in KERNELS if k.py_func.__module__ == guided.__name__))
+""" % ([(k.py_func.__module__, k.__name__) for k in KERNELS],)
 
 
 def warm_in_fresh_process() -> dict[str, list[int]]:
