@@ -91,7 +91,7 @@ def main() -> None:
                       f"(batch's own {row['own_images_per_min']}) | {row['said']}", flush=True)
     same = all(s == next(iter(svgs.values())) for s in svgs.values())
     print(f"same strokes in every configuration: {same}")
-    fit = " ".join(args.fit) or "the fit defaults (--strokes 2000 --iters 300 --size 128)"
+    fit = " ".join(args.fit) or "the fit defaults (derived from the profile's pen and paper for each picture)"
     print(f"{args.images} pictures, {fit}, {os.cpu_count()} cores, {args.rounds} round(s)")
     print("| how | wall s, median (range) | images/min, median (range) | batch's own images/min, median |")
     print("|---|---:|---:|---:|")
