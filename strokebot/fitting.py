@@ -17,8 +17,8 @@ import torch
 from PIL import Image
 
 from calibration import MachineProfile, as_calibrated, tone_points
-from strokebot.files import write_json_atomic, write_png_atomic, write_text_atomic
 from strokebot.defaults import DEFAULT_ITERS, FitDefaults, derive_defaults, picture_ink
+from strokebot.files import write_json_atomic, write_png_atomic, write_text_atomic
 from strokebot.likeness import likeness, view_size
 from strokebot.pipeline import SIM_SUPERSAMPLE
 from strokebot.preview import side_by_side, to_array, to_image
@@ -28,10 +28,10 @@ from strokeopt.metrics import blur_array, psnr, ssim
 from strokeopt.names import DEFAULT_VGG_LAYERS
 from strokeopt.colour import hex_to_rgb
 from strokeopt.optimise import FitConfig, FitResult, fit_strokes, pick_device
-from strokeopt.tone import ToneCurve
 from strokeopt.primitives import polyline
 from strokeopt.render import SoftRasteriser, StrokeRenderer, render_ink
 from strokeopt.strokes import StrokeSet
+from strokeopt.tone import ToneCurve
 
 VIEWING_BLUR_SIGMA_PX = 2.0
 VIEW_PEN_PX = 1.5  # the pen's width in the view (the preview's middle panel): lines, not grey tone
