@@ -217,7 +217,8 @@ def fit(image: Path, out_dir: Path, profile_path: Path | None, **kwargs) -> None
     """Fit pen strokes to IMAGE by gradient descent through a differentiable renderer.
 
     Writes OUT/strokes.svg (paths in millimetres of the profile's drawing area, one layer per pen),
-    OUT/render.png (the optimiser's own render) and OUT/fit.json (time, loss, PSNR, SSIM, and the
+    OUT/render.png (the fitted strokes as the pen draws them: rendered where the pen is at least 1.5 px
+    wide) and OUT/fit.json (time, loss, PSNR and SSIM of the optimiser's render at the fit size, and the
     settings derived from the profile).
 
     Without --size and --strokes they come from the profile and the picture: the size at which the pen

@@ -102,10 +102,14 @@ class FitRun:
 
 
 def write_fit(run: FitRun, out_dir: Path) -> dict:
-    """Write strokes.svg, render.png (the optimiser's render) and fit.json into ``out_dir``; returns fit.json's data."""
+    """Write strokes.svg, render.png and fit.json into ``out_dir``; returns fit.json's data.
+
+    render.png is the view (the strokes where the pen is at least VIEW_PEN_PX wide), so it looks like what the
+    pen draws; fit.json scores the optimiser's own render at the fit size against the target.
+    """
     report = run.report()
     write_text_atomic(out_dir / "strokes.svg", run.svg)
-    write_png_atomic(out_dir / "render.png", to_image(run.result.render))
+    write_png_atomic(out_dir / "render.png", to_image(run.view))
     write_json_atomic(out_dir / "fit.json", report)
     return report
 

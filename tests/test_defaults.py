@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from skimage.metrics import structural_similarity
 
 from calibration import default_profile, load_profile, profile_to_toml
 from strokebot.defaults import MAX_INK_PX, MAX_SIZE_PX, PEN_PX, STROKE_LENGTH_MM, derive_defaults
@@ -111,3 +112,9 @@ def test_every_shipped_profile_draws_what_the_optimiser_rendered(run_cli, tmp_pa
     assert report["fit"]["strokes"] == report["fit"]["derived"]["strokes"]
     assert report["fidelity_ssim"] >= 0.95  # the preview's middle panel against the simulated drawing
     assert report["fit_fidelity_ssim"] >= 0.9  # the optimiser's own render, at the fit's pixels
+    # and the files say so too, by scikit-image's SSIM: render.png (the middle panel) against sim.png
+    render = Image.open(out / "render.png").convert("L")
+    drawing = Image.open(out / "sim.png").convert("L").resize(render.size, Image.Resampling.BOX)
+    assert structural_similarity(np.asarray(render, dtype=float) / 255, np.asarray(drawing, dtype=float) / 255,
+                                 data_range=1.0, gaussian_weights=True, sigma=1.5,
+                                 use_sample_covariance=False) >= 0.95
