@@ -59,7 +59,7 @@ def batch(in_dir: Path, out_dir: Path, workers: int | None, ray_address: str | N
     plan = batching.plan_batch(images, out_dir, settings)
     skipped = f"{len(plan.finished)} skipped (finished)"
     if not plan.todo:
-        click.echo(f"nothing to do: {len(images)} images, {skipped} -> {out_dir}")
+        click.echo(f"nothing to do: {_images(len(images))}, {skipped} -> {out_dir}")
         return
     if ray_address is not None:
         results = partial(batching.run_ray, profile=profile, options=options, address=ray_address,
@@ -71,7 +71,7 @@ def batch(in_dir: Path, out_dir: Path, workers: int | None, ray_address: str | N
         results = partial(batching.run_local, profile=profile, options=options, workers=workers, threads=threads)
         where = f"{workers} local worker{'s' * (workers > 1)} of {threads} thread{'s' * (threads > 1)}"
     changed = f" ({len(plan.changed)} made with other settings: redone)" if plan.changed else ""
-    click.echo(f"{len(images)} images: {skipped}, {len(plan.todo)} to do{changed} on {where}", err=True)
+    click.echo(f"{_images(len(images))}: {skipped}, {len(plan.todo)} to do{changed} on {where}", err=True)
 
     finished = 0
     bar = progress_bar(total=len(plan.todo), enabled=not kwargs["quiet"], desc="batch", unit="image")
@@ -95,9 +95,14 @@ def batch(in_dir: Path, out_dir: Path, workers: int | None, ray_address: str | N
     for name, reason in outcome.failed:
         click.echo(f"strokebot: error: {name}: {reason}", err=True)
     also = f", {skipped}" if plan.finished else ""
-    summary = (f"{len(outcome.done)} images fitted and planned in {outcome.seconds:.1f} s "
+    summary = (f"{_images(len(outcome.done))} fitted and planned in {outcome.seconds:.1f} s "
                f"({outcome.images_per_min:.1f} images/min){also} -> {out_dir}")
     if outcome.failed:
         raise StrokebotFailure(f"{len(outcome.failed)} of {len(plan.todo)} images failed (listed above); "
                                f"{summary}")
     click.echo(summary)
+
+
+def _images(count: int) -> str:
+    """"1 image", "3 images"."""
+    return f"{count} image{'s' * (count != 1)}"

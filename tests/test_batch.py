@@ -90,7 +90,7 @@ def test_a_stopped_batch_goes_on_with_only_the_unfinished_pictures(batches, tmp_
     kept = (out / "crop0" / "strokes.svg").stat().st_mtime_ns
     done = strokebot("batch", batches[2].parent / "in", "-o", out, "--workers", 1, *FIT)
     assert done.returncode == 0, done.stderr
-    assert "1 images fitted and planned" in done.stdout and "2 skipped (finished)" in done.stdout
+    assert "1 image fitted and planned" in done.stdout and "2 skipped (finished)" in done.stdout
     assert svgs(out) == svgs(batches[2])
     assert (out / "crop1" / "done.json").is_file()
     assert (out / "crop0" / "strokes.svg").stat().st_mtime_ns == kept
