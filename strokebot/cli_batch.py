@@ -11,9 +11,11 @@ from pathlib import Path
 
 import click
 
+from calibration import load_profile
 from robot.host.progress import progress_bar
 from strokebot import batch as batching
-from strokebot.cli import StrokebotFailure, _fit_options, _fit_options_from, load_profile
+from strokebot.cli_common import StrokebotFailure
+from strokebot.cli_fit import fit_options, fit_options_from
 
 
 @click.command()
@@ -29,7 +31,7 @@ from strokebot.cli import StrokebotFailure, _fit_options, _fit_options_from, loa
               help="Run the pictures as tasks on a Ray cluster: 'local' starts one on this machine for the batch, "
                    "'auto' joins the one running here, or ray://HOST:10001 (needs pip install 'strokebot[ray]', "
                    "and strokebot on every node).")
-@_fit_options
+@fit_options
 def batch(in_dir: Path, out_dir: Path, workers: int | None, ray_address: str | None, profile_path: Path | None,
           **kwargs) -> None:
     """Fit and plan every picture in IN_DIR (png, jpg, jpeg, webp, bmp, tif; not in subfolders), each into its own
@@ -54,7 +56,7 @@ def batch(in_dir: Path, out_dir: Path, workers: int | None, ray_address: str | N
         except batching.RayMissingError as exc:
             raise StrokebotFailure(str(exc)) from None
     images = batching.find_images(in_dir)
-    options = dataclasses.replace(_fit_options_from(kwargs), progress=False)  # one bar: the batch's
+    options = dataclasses.replace(fit_options_from(kwargs), progress=False)  # one bar: the batch's
     settings = batching.batch_settings(profile, options)
     plan = batching.plan_batch(images, out_dir, settings)
     skipped = f"{len(plan.finished)} skipped (finished)"
