@@ -84,7 +84,7 @@ def step_median(primitive: str, strokes: int, iters: int, size: int, width: floa
                 loss: str) -> tuple[float, float]:
     """Median step seconds (first step left out) of the fit `strokebot fit` runs, in this (fresh) process,
     and the seconds that fit spent beyond ``iters`` median steps (set-up, the first step's extra, respawns)."""
-    from calibration.profile import default_profile
+    from calibration import default_profile
     from strokebot.fitting import FitOptions, fit_image
 
     options = FitOptions(strokes=strokes, primitive=primitive, iters=iters, size_px=size, device="cpu",

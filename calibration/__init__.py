@@ -7,24 +7,21 @@ stays light.
 from calibration.profile import (
     FIRMWARE_MAX_LINE_CHARS,
     GRBL_MAX_LINE_CHARS,
-    Calibration,
-    SimulatedMachine,
-    Tone,
-    as_calibrated,
-    tone_points,
-    as_simulated,
     MARLIN_MAX_LINE_CHARS,
+    Calibration,
     MachineProfile,
     Motion,
     PenLift,
     PenProfile,
     ProfileError,
+    SimulatedMachine,
+    Tone,
     WorkArea,
-    default_profile,
-    load_profile,
-    parse_profile,
-    profile_to_toml,
+    as_calibrated,
+    as_simulated,
+    tone_points,
 )
+from calibration.profile_file import default_profile, load_profile, parse_profile, profile_to_toml
 
 __all__ = [
     "Calibration",

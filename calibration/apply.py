@@ -18,15 +18,8 @@ from typing import Any
 import tomlkit
 
 from calibration.machine import MachineError, compose
-from calibration.profile import (
-    MACHINE_BOUNDS,
-    PEN_WIDTH_MM,
-    Calibration,
-    MachineProfile,
-    Tone,
-    calibration_table,
-    parse_profile,
-)
+from calibration.profile import Calibration, MachineProfile, Tone
+from calibration.profile_file import MACHINE_BOUNDS, PEN_WIDTH_MM, calibration_table, parse_profile
 
 if sys.version_info >= (3, 11):
     import tomllib

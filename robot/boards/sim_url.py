@@ -27,7 +27,8 @@ from typing import Any
 import serial
 
 from calibration import default_profile, load_profile
-from calibration.profile import MACHINE_FIELDS, SIM_PEN_FIELDS, with_sim
+from calibration.profile import MACHINE_FIELDS, SIM_PEN_FIELDS
+from calibration.profile_file import with_sim
 from robot.boards.board import BoardSimulator, SimSettings
 from robot.boards.faults import Faults
 from robot.boards.simulators import simulator_for
